@@ -1,0 +1,1 @@
+"""Distill Bot: the model-distillation checklist as a governed Slack workflow."""

@@ -1,0 +1,83 @@
+"""Build the Bolt app and everything it needs."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import App, BoltResponse
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from sqlalchemy import Engine
+
+from bot import listeners
+from bot.checklist.template import Template, load_template
+from bot.core.clock import Clock, utc_now
+from bot.core.config import Settings
+from bot.workflow import Workflow
+from storage.engine import make_engine
+
+log = logging.getLogger(__name__)
+
+SLACK_TIMEOUT_SECONDS = 10
+
+
+@dataclass
+class DistillBot:
+    app: App
+    workflow: Workflow
+    engine: Engine
+
+
+def make_web_client(settings: Settings) -> WebClient:
+    """A Web API client that rides out rate limits, 5xx answers and dropped connections."""
+    return WebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        timeout=SLACK_TIMEOUT_SECONDS,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=3),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def build_bot(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    template: Template | None = None,
+    clock: Clock = utc_now,
+    listener_executor: Executor | None = None,
+) -> DistillBot:
+    engine = engine or make_engine(settings.database_url)
+    template = template or load_template(settings.checklist_file)
+    client = make_web_client(settings)
+    signing_secret = (
+        settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    )
+    app = App(
+        client=client,
+        signing_secret=signing_secret,
+        # Socket Mode requests come over an authenticated socket, not signed HTTP.
+        request_verification_enabled=not settings.socket_mode,
+        raise_error_for_unhandled_request=False,
+        listener_executor=listener_executor,
+    )
+    workflow = Workflow(engine=engine, template=template, slack=client, clock=clock)
+    listeners.register(app, workflow)
+
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
+        # A listener that failed before ack(): answer Slack without a 500 or a traceback.
+        log.error("unhandled %s in a Slack listener", type(error).__name__, exc_info=error)
+        return BoltResponse(status=200, body="")
+
+    return DistillBot(app=app, workflow=workflow, engine=engine)

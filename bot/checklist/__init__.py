@@ -1,0 +1,1 @@
+"""The checklist: its template (data) and its rules (gates). No Slack, no SQL."""

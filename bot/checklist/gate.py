@@ -1,0 +1,100 @@
+"""The checklist's rules: which phase is open, who may tick or untick what.
+
+Plain Python over plain values, so the rules read (and test) without Slack or a database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from bot.checklist.template import Item, Template
+
+
+class Change(Enum):
+    TICK = "tick"
+    UNTICK = "untick"
+    NONE = "none"  # already as asked: a double click, a retry, or a stale client agreeing
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a click changes nothing; shown to the clicking user only."""
+
+    reason: str
+    # The user's client shows a state that is no longer true: redraw the message for them.
+    redraw: bool = False
+
+
+@dataclass(frozen=True)
+class TickState:
+    ticked_by: str
+    version: int  # the project version at which the tick was made
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a project stands: its current phase (the last one once shipped)."""
+
+    current_phase: int
+    shipped: bool
+
+
+def decide_toggle(
+    template: Template,
+    standing: Standing,
+    *,
+    phase_number: int,
+    item_key: str,
+    want_ticked: bool,
+    existing: TickState | None,
+    user_id: str,
+    seen_version: int,
+) -> Change | Refusal:
+    """Decide what a click on one item's checkbox does.
+
+    `seen_version` is the project version the user's message was drawn at. Slack sends what
+    the client showed, which may be stale: an untick only removes a tick the user could see
+    (made at or before `seen_version`) or made themselves, so a stale client never unticks
+    a teammate's newer tick.
+    """
+    if not 1 <= phase_number <= len(template.phases) or item_key not in _keys(template, phase_number):
+        return Refusal("That item is not part of this checklist any more.")
+    if standing.shipped or phase_number < standing.current_phase:
+        return Refusal(f"Phase {phase_number} is complete; its checklist is read-only.")
+    if phase_number > standing.current_phase:
+        return Refusal(
+            f"Phase {phase_number} is locked until every item of Phase {standing.current_phase} is ticked."
+        )
+    if want_ticked:
+        return Change.NONE if existing else Change.TICK
+    if existing is None:
+        return Change.NONE
+    if existing.ticked_by != user_id and existing.version > seen_version:
+        return Refusal(
+            f"<@{existing.ticked_by}> ticked this item after your view of the checklist was drawn, "
+            "so it stays ticked. Untick it again if you mean to.",
+            redraw=True,
+        )
+    return Change.UNTICK
+
+
+def is_phase_complete(template: Template, phase_number: int, ticked: set[str]) -> bool:
+    return _keys(template, phase_number) <= ticked
+
+
+def open_items(template: Template, phase_number: int, ticked: set[str]) -> list[Item]:
+    return [item for item in template.phase(phase_number).items if item.key not in ticked]
+
+
+def next_standing(template: Template, standing: Standing, ticked: set[str]) -> Standing:
+    """The standing after a change: the gate opens the next phase once the current one is full."""
+    if standing.shipped or not is_phase_complete(template, standing.current_phase, ticked):
+        return standing
+    if standing.current_phase == len(template.phases):
+        return Standing(current_phase=standing.current_phase, shipped=True)
+    return Standing(current_phase=standing.current_phase + 1, shipped=False)
+
+
+def _keys(template: Template, phase_number: int) -> set[str]:
+    return {item.key for item in template.phase(phase_number).items}

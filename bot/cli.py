@@ -1,0 +1,105 @@
+"""`distill-bot`: run the bot (HTTP or Socket Mode) or apply database migrations."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.app import DistillBot, build_bot
+from bot.checklist.template import TemplateError, load_template
+from bot.core.config import ConfigError, Settings, load_settings
+from bot.core.logging import configure_logging
+from bot.server import EVENTS_PATH, HttpServer, make_wsgi_app
+from storage.engine import make_engine
+from storage.migrate import upgrade
+
+log = logging.getLogger("bot")
+
+EXIT_CONFIG = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="distill-bot", description=__doc__)
+    parser.add_argument("command", nargs="?", default="run", choices=["run", "migrate"])
+    args = parser.parse_args(argv)
+
+    try:
+        settings = load_settings()
+        template = load_template(settings.checklist_file)
+    except (ConfigError, TemplateError) as error:
+        print(f"distill-bot: configuration error: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(settings.log_level, *_secrets(settings))
+
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    if args.command == "migrate":
+        log.info("database is at the latest schema")
+        return 0
+
+    try:
+        bot = build_bot(settings, engine=engine, template=template)
+    except SlackApiError as error:
+        print(f"distill-bot: Slack refused SLACK_BOT_TOKEN ({error.response.get('error')})", file=sys.stderr)
+        return EXIT_CONFIG
+    except SlackClientError as error:
+        print(f"distill-bot: cannot reach Slack at SLACK_API_URL: {type(error).__name__}", file=sys.stderr)
+        return 1
+    # Finish anything a previous run left half-posted, without delaying start-up.
+    threading.Thread(target=bot.workflow.repair, name="repair", daemon=True).start()
+    if settings.socket_mode:
+        return _run_socket_mode(bot, settings)
+    return _run_http(bot, settings)
+
+
+def _run_http(bot: DistillBot, settings: Settings) -> int:
+    assert settings.slack_signing_secret is not None  # Settings requires it in HTTP mode
+    application = make_wsgi_app(bot.app, bot.engine, settings.slack_signing_secret.get_secret_value())
+    server = HttpServer(application, settings.host, settings.port)
+    _stop_on_sigterm(server.shutdown)
+    log.info("serving Slack requests on http://%s:%s%s", settings.host, server.port, EVENTS_PATH)
+    server.serve_forever()
+    return 0
+
+
+def _run_socket_mode(bot: DistillBot, settings: Settings) -> int:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    assert settings.slack_app_token is not None
+    handler = SocketModeHandler(
+        bot.app, settings.slack_app_token.get_secret_value(), web_client=bot.app.client
+    )
+    stopped = threading.Event()
+    _stop_on_sigterm(stopped.set)
+    handler.connect()
+    log.info("connected to Slack in Socket Mode")
+    with contextlib.suppress(KeyboardInterrupt):
+        stopped.wait()
+    handler.close()
+    return 0
+
+
+def _stop_on_sigterm(stop: object) -> None:
+    def _handle(_signum: int, _frame: FrameType | None) -> None:
+        stop()  # type: ignore[operator]
+
+    signal.signal(signal.SIGTERM, _handle)
+
+
+def _secrets(settings: Settings) -> list[str]:
+    return [
+        secret.get_secret_value()
+        for secret in (settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token)
+        if secret is not None
+    ]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

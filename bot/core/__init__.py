@@ -1,0 +1,1 @@
+"""Settings, clock and logging: what every layer of the bot shares."""

@@ -1,0 +1,53 @@
+"""`/distill` and its subcommands."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot.rendering.messages import HELP_TEXT
+from bot.workflow import StartRequest, Workflow
+
+log = logging.getLogger(__name__)
+
+COMMAND = "/distill"
+UNEXPECTED = "Something went wrong on my side and nothing was changed. Please try again."
+
+
+def register(app: App, workflow: Workflow) -> None:
+    @app.command(COMMAND)
+    def distill(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+        text = str(command.get("text") or "").strip()
+        subcommand, _, argument = text.partition(" ")
+        subcommand = subcommand.lower()
+        if subcommand in {"", "help"}:
+            ack(text=HELP_TEXT, response_type="ephemeral")
+            return
+        if subcommand not in {"start", "status"}:
+            ack(text=f"I don't know `{COMMAND} {subcommand[:40]}`.\n{HELP_TEXT}", response_type="ephemeral")
+            return
+        ack()  # everything below may wait on the database or Slack
+
+        team_id, channel_id, user_id = (
+            str(command.get(key) or "") for key in ("team_id", "channel_id", "user_id")
+        )
+        try:
+            if subcommand == "status":
+                reply: str | None = workflow.status(team_id, channel_id)
+            else:
+                reply = workflow.start(
+                    StartRequest(
+                        team_id=team_id,
+                        channel_id=channel_id,
+                        channel_name=str(command.get("channel_name") or ""),
+                        user_id=user_id,
+                        name=argument,
+                    )
+                )
+        except Exception:
+            log.exception("%s %s failed", COMMAND, subcommand)
+            reply = UNEXPECTED
+        if reply:
+            respond(text=reply, response_type="ephemeral")

@@ -1,0 +1,1 @@
+"""Pure functions from stored state to Block Kit. No I/O here."""

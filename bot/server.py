@@ -1,0 +1,114 @@
+"""The HTTP side: Slack's request URL and a health check, served by waitress."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk.signature import SignatureVerifier
+from sqlalchemy import Engine, text
+from waitress.server import create_server
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+# Requests wait on the database and on ack(); a few more threads than cores keeps acks fast.
+SERVER_THREADS = 16
+# Slack's payloads are a few kB; anything this large is not from Slack.
+MAX_BODY_BYTES = 1_000_000
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+def make_wsgi_app(app: App, engine: Engine, signing_secret: str) -> WsgiApp:
+    slack_handler = SlackRequestHandler(app, path=EVENTS_PATH)
+    verifier = SignatureVerifier(signing_secret)
+
+    def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
+        if path == EVENTS_PATH:
+            if method != "POST":
+                return _plain(start_response, "405 Method Not Allowed", "POST only\n", [("Allow", "POST")])
+            return _slack_request(environ, start_response)
+        if path == HEALTH_PATH and method in {"GET", "HEAD"}:
+            return _health(engine, start_response)
+        return _plain(start_response, "404 Not Found", "not found\n")
+
+    def _slack_request(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY_BYTES:
+            return _plain(start_response, "413 Content Too Large", "request too large\n")
+        body = environ["wsgi.input"].read(length)
+        # Verified here, before Bolt parses the body: Bolt parses first and a malformed body would
+        # raise before its own check, so a forged request must be refused before anything reads it.
+        if not _signed_by_slack(verifier, body, environ):
+            return _plain(start_response, "401 Unauthorized", "invalid request signature\n")
+        environ["wsgi.input"] = io.BytesIO(body)
+        try:
+            return slack_handler(environ, start_response)
+        except Exception as error:  # Bolt could not parse a signed body
+            log.warning("unreadable Slack request: %s", type(error).__name__)
+            return _plain(start_response, "400 Bad Request", "malformed Slack request\n")
+
+    return application
+
+
+def _signed_by_slack(verifier: SignatureVerifier, body: bytes, environ: dict[str, Any]) -> bool:
+    timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "")
+    signature = environ.get("HTTP_X_SLACK_SIGNATURE", "")
+    if not timestamp.isdigit() or not signature:
+        return False
+    try:
+        return verifier.is_valid(body, timestamp, signature)
+    except UnicodeDecodeError:  # Slack signs UTF-8 bodies only
+        return False
+
+
+def _health(engine: Engine, start_response: StartResponse) -> Iterable[bytes]:
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as error:
+        log.warning("health check: database unreachable: %s", type(error).__name__)
+        return _plain(start_response, "503 Service Unavailable", "database unreachable\n")
+    return _plain(start_response, "200 OK", "ok\n")
+
+
+def _plain(
+    start_response: StartResponse, status: str, body: str, headers: list[tuple[str, str]] | None = None
+) -> list[bytes]:
+    data = body.encode()
+    start_response(
+        status,
+        [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(data))), *(headers or [])],
+    )
+    return [data]
+
+
+class HttpServer:
+    """A waitress server that can be started and stopped (the CLI and the tests both use it)."""
+
+    def __init__(self, application: WsgiApp, host: str, port: int) -> None:
+        self._server = create_server(
+            application, host=host, port=port, threads=SERVER_THREADS, ident="distill-bot"
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._server.effective_port)  # type: ignore[union-attr]
+
+    def serve_forever(self) -> None:
+        self._server.run()
+
+    def shutdown(self) -> None:
+        self._server.close()
+        self._server.task_dispatcher.shutdown()

@@ -1,0 +1,378 @@
+"""The checklist workflow: reads and writes storage, applies the rules, keeps Slack in step.
+
+Listeners hand requests in as plain values and get back the text to show the user. Every
+change is committed first; Slack's messages are then redrawn from the database, so they
+converge to what is stored whatever order requests arrive in.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from bot.checklist import gate
+from bot.checklist.template import Template
+from bot.core.clock import Clock
+from bot.rendering import messages as render
+from bot.rendering.ids import ItemRef
+from storage import queries
+from storage.engine import session_scope
+from storage.models import MessageKind, PostedMessage, Project, ProjectStatus
+
+log = logging.getLogger(__name__)
+
+MAX_NAME_LENGTH = 80
+# A worker that claimed a message and died is presumed gone after this long.
+CLAIM_TIMEOUT = timedelta(minutes=2)
+# Redraws of one message in one sync before leaving the rest to the next change.
+MAX_REDRAWS = 5
+
+# Slack errors meaning the bot cannot post here until a person does something.
+_CANNOT_POST = {
+    "channel_not_found": "I can't post in this channel. If it is private, invite me first "
+    "(`/invite @Distill Bot`), then run `/distill start` again.",
+    "not_in_channel": "I'm not a member of this channel. Invite me (`/invite @Distill Bot`), "
+    "then run `/distill start` again.",
+    "is_archived": "This channel is archived, so I can't post the checklist here.",
+    "restricted_action": "This workspace does not let me post here. Ask an admin, or use another channel.",
+}
+_DIRECT_MESSAGE = (
+    "Distill Bot runs a project's checklist in the project's channel, not in direct messages. "
+    "Run `/distill start` in the channel your team works in."
+)
+_NO_PROJECT = "There is no distillation project in this channel yet. Start one with `/distill start [name]`."
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    team_id: str
+    channel_id: str
+    channel_name: str
+    user_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ItemClick:
+    team_id: str
+    channel_id: str
+    user_id: str
+    ref: ItemRef
+    selected: bool
+
+
+class Workflow:
+    def __init__(self, engine: Engine, template: Template, slack: WebClient, clock: Clock) -> None:
+        self.engine = engine
+        self.template = template
+        self.slack = slack
+        self.clock = clock
+
+    # --- commands ---------------------------------------------------------------------------
+
+    def start(self, request: StartRequest) -> str | None:
+        """Open the channel's project and post its thread; returns a reply for the user, if any."""
+        if request.channel_id.startswith("D"):
+            return _DIRECT_MESSAGE
+        name = " ".join(request.name.split())
+        if len(name) > MAX_NAME_LENGTH:
+            return f"Project names can be at most {MAX_NAME_LENGTH} characters; that one has {len(name)}."
+
+        existing = self._existing_project_reply(request.team_id, request.channel_id)
+        if existing:
+            return existing
+        if not name:
+            name = self._channel_name(request)
+
+        try:
+            with session_scope(self.engine) as session:
+                project = queries.create_project(
+                    session,
+                    team_id=request.team_id,
+                    channel_id=request.channel_id,
+                    name=name,
+                    checklist=self.template.name,
+                    started_by=request.user_id,
+                    now=self.clock(),
+                )
+                view = _view(session, project)
+        except IntegrityError:  # someone started it a moment ago
+            return self._existing_project_reply(request.team_id, request.channel_id) or _NO_PROJECT
+
+        parent = render.parent_message(self.template, view)
+        try:
+            response = self.slack.chat_postMessage(
+                channel=request.channel_id, text=parent.text, blocks=parent.blocks, unfurl_links=False
+            )
+        except SlackClientError as error:
+            with session_scope(self.engine) as session:
+                queries.delete_project(session, view.project_id)  # leave nothing half-made
+            return _cannot_post_reply(error)
+
+        ts = str(response["ts"])
+        permalink = self._permalink(request.channel_id, ts)
+        with session_scope(self.engine) as session:
+            project = _must_get(session, view.project_id)
+            queries.add_message(session, project, kind=MessageKind.PARENT, ts=ts)
+            queries.activate_project(session, project, permalink=permalink)
+            queries.add_message(session, project, kind=MessageKind.PHASE, phase_number=1)
+        self.sync(view.project_id)
+        return None
+
+    def status(self, team_id: str, channel_id: str) -> str:
+        with session_scope(self.engine) as session:
+            project = queries.get_open_project(session, team_id, channel_id)
+            if project is None or project.status == ProjectStatus.STARTING:
+                return _NO_PROJECT
+            return render.status_text(self.template, _view(session, project))
+
+    def _existing_project_reply(self, team_id: str, channel_id: str) -> str | None:
+        with session_scope(self.engine) as session:
+            project = queries.get_open_project(session, team_id, channel_id)
+            if project is None:
+                return None
+            if project.status == ProjectStatus.STARTING:
+                return "This channel's project is being set up right now; its thread appears in a moment."
+            link = (
+                f"<{project.permalink}|its checklist thread>" if project.permalink else "its checklist thread"
+            )
+            return (
+                f"This channel already has a distillation project, *{render.escape(project.name)}*: "
+                f"see {link}. `/distill status` shows where it stands."
+            )
+
+    def _channel_name(self, request: StartRequest) -> str:
+        try:
+            name = self.slack.conversations_info(channel=request.channel_id)["channel"]["name"]
+        except (SlackClientError, KeyError, TypeError):
+            name = request.channel_name
+        name = str(name or "").strip()
+        if not name or name in {"privategroup", "directmessage"}:
+            return "Distillation project"
+        return name[:MAX_NAME_LENGTH]
+
+    def _permalink(self, channel_id: str, ts: str) -> str | None:
+        try:
+            return str(self.slack.chat_getPermalink(channel=channel_id, message_ts=ts)["permalink"])
+        except (SlackClientError, KeyError):
+            log.warning("no permalink for %s/%s; status will point to the channel", channel_id, ts)
+            return None
+
+    # --- interactions -----------------------------------------------------------------------
+
+    def toggle(self, click: ItemClick) -> str | None:
+        """Apply one checkbox click; returns an explanation for the user when it changes nothing."""
+        with session_scope(self.engine) as session:
+            project = queries.get_project(session, click.ref.project_id, for_update=True)
+            if (
+                project is None
+                or project.team_id != click.team_id
+                or project.channel_id != click.channel_id
+                or project.closed_at is not None
+            ):
+                return "That checklist belongs to a project in another channel, or no longer exists."
+            if project.status == ProjectStatus.STARTING:
+                return "This project is still being set up; try again in a moment."
+
+            existing = queries.get_tick(session, project.id or 0, click.ref.item_key)
+            standing = gate.Standing(project.current_phase, project.status == ProjectStatus.SHIPPED)
+            decision = gate.decide_toggle(
+                self.template,
+                standing,
+                phase_number=click.ref.phase_number,
+                item_key=click.ref.item_key,
+                want_ticked=click.selected,
+                existing=gate.TickState(existing.ticked_by, existing.version) if existing else None,
+                user_id=click.user_id,
+                seen_version=click.ref.version,
+            )
+            if isinstance(decision, gate.Refusal):
+                if decision.redraw:
+                    # The clicker's checkbox shows a state we refused: a new block id resets it.
+                    project.version += 1
+                    queries.mark_messages_stale(
+                        session, project, kinds_and_phases=[(MessageKind.PHASE, click.ref.phase_number)]
+                    )
+                reply: str | None = decision.reason
+            else:
+                reply = None
+                if decision is not gate.Change.NONE:
+                    self._apply(session, project, click, decision, existing)
+            project_id = project.id or 0
+        self.sync(project_id)
+        return reply
+
+    def _apply(
+        self, session: Session, project: Project, click: ItemClick, change: gate.Change, existing: object
+    ) -> None:
+        now = self.clock()
+        if change is gate.Change.TICK:
+            queries.add_tick(
+                session,
+                project,
+                item_key=click.ref.item_key,
+                phase_number=click.ref.phase_number,
+                user_id=click.user_id,
+                now=now,
+            )
+        else:
+            queries.remove_tick(session, project, existing, user_id=click.user_id, now=now)  # type: ignore[arg-type]
+        stale = [(MessageKind.PARENT, 0), (MessageKind.PHASE, click.ref.phase_number)]
+
+        before = gate.Standing(project.current_phase, project.status == ProjectStatus.SHIPPED)
+        ticked = {tick.item_key for tick in queries.list_ticks(session, project.id or 0)}
+        after = gate.next_standing(self.template, before, ticked)
+        if after != before:
+            # The gate opens: announce it, then open the next phase (or ship).
+            queries.add_message(
+                session, project, kind=MessageKind.PHASE_DONE, phase_number=before.current_phase
+            )
+            if after.shipped:
+                project.status = ProjectStatus.SHIPPED
+                project.shipped_at = now
+            else:
+                project.current_phase = after.current_phase
+                queries.add_message(
+                    session, project, kind=MessageKind.PHASE, phase_number=after.current_phase
+                )
+        session.add(project)
+        queries.mark_messages_stale(session, project, kinds_and_phases=stale)
+
+    # --- keeping Slack in step --------------------------------------------------------------
+
+    def sync(self, project_id: int) -> None:
+        """Post what is unposted and redraw what is stale, in thread order."""
+        with session_scope(self.engine) as session:
+            pending = sorted(queries.list_messages(session, project_id), key=_thread_order)
+        for message in pending:
+            if message.ts is None:
+                if not self._post(message):
+                    break  # keep the thread in order: later messages wait for this one
+            elif message.rendered_version < message.wanted_version:
+                self._redraw(message.id or 0)
+
+    def repair(self) -> int:
+        """Sync every project whose messages lag the database (after a restart or a Slack outage)."""
+        with session_scope(self.engine) as session:
+            project_ids = sorted({message.project_id for message in queries.list_stale_messages(session)})
+        for project_id in project_ids:
+            self.sync(project_id)
+        return len(project_ids)
+
+    def _post(self, message: PostedMessage) -> bool:
+        message_id = message.id or 0
+        with session_scope(self.engine) as session:
+            if not queries.claim_message(session, message_id, now=self.clock(), stale_after=CLAIM_TIMEOUT):
+                return False  # another worker is posting it
+        with session_scope(self.engine) as session:
+            project = _must_get(session, message.project_id)
+            thread_ts = queries.get_thread_ts(session, message.project_id)
+            wanted = _must_get_message(session, message_id).wanted_version
+            content = self._render(session, project, message)
+        try:
+            response = self.slack.chat_postMessage(
+                channel=project.channel_id,
+                thread_ts=thread_ts,
+                text=content.text,
+                blocks=content.blocks,
+                unfurl_links=False,
+            )
+        except SlackClientError as error:
+            log.warning(
+                "could not post %s message of project %s: %s", message.kind, project.id, _reason(error)
+            )
+            with session_scope(self.engine) as session:
+                queries.release_message(session, message_id)
+            return False
+        with session_scope(self.engine) as session:
+            queries.record_posted(session, message_id, ts=str(response["ts"]), version=wanted)
+            stale = _must_get_message(session, message_id).wanted_version > wanted
+        if stale:
+            self._redraw(message_id)
+        return True
+
+    def _redraw(self, message_id: int) -> None:
+        # Updates can land in Slack out of order; whoever lands last checks that it drew the
+        # newest state, and draws again if not, so Slack ends at what is stored.
+        for _ in range(MAX_REDRAWS):
+            with session_scope(self.engine) as session:
+                message = _must_get_message(session, message_id)
+                wanted = message.wanted_version
+                project = _must_get(session, message.project_id)
+                content = self._render(session, project, message)
+            try:
+                self.slack.chat_update(
+                    channel=project.channel_id, ts=message.ts, text=content.text, blocks=content.blocks
+                )
+            except SlackClientError as error:
+                log.warning("could not update message of project %s: %s", project.id, _reason(error))
+                return
+            with session_scope(self.engine) as session:
+                queries.record_rendered(session, message_id, version=wanted)
+                if _must_get_message(session, message_id).wanted_version == wanted:
+                    return
+
+    def _render(self, session: Session, project: Project, message: PostedMessage) -> render.Message:
+        view = _view(session, project)
+        if message.kind == MessageKind.PARENT:
+            return render.parent_message(self.template, view)
+        if message.kind == MessageKind.PHASE:
+            return render.phase_message(self.template, view, message.phase_number)
+        return render.phase_done_message(self.template, view, message.phase_number)
+
+
+def _view(session: Session, project: Project) -> render.ProjectView:
+    ticks = queries.list_ticks(session, project.id or 0)
+    return render.ProjectView(
+        project_id=project.id or 0,
+        name=project.name,
+        started_by=project.started_by,
+        started_at=project.started_at,
+        current_phase=project.current_phase,
+        shipped=project.status == ProjectStatus.SHIPPED,
+        shipped_at=project.shipped_at,
+        version=project.version,
+        permalink=project.permalink,
+        ticks={tick.item_key: render.TickView(tick.ticked_by, tick.ticked_at) for tick in ticks},
+    )
+
+
+def _must_get(session: Session, project_id: int) -> Project:
+    project = queries.get_project(session, project_id)
+    if project is None:
+        raise LookupError(f"project {project_id} vanished")
+    return project
+
+
+def _must_get_message(session: Session, message_id: int) -> PostedMessage:
+    message = queries.get_message(session, message_id)
+    if message is None:
+        raise LookupError(f"message {message_id} vanished")
+    return message
+
+
+_KIND_ORDER = {MessageKind.PARENT: 0, MessageKind.PHASE: 1, MessageKind.PHASE_DONE: 2}
+
+
+def _thread_order(message: PostedMessage) -> tuple[int, int]:
+    return (message.phase_number, _KIND_ORDER.get(message.kind, 3))
+
+
+def _reason(error: SlackClientError) -> str:
+    if isinstance(error, SlackApiError):
+        return str(error.response.get("error", "unknown_error"))
+    return type(error).__name__
+
+
+def _cannot_post_reply(error: SlackClientError) -> str:
+    reason = _reason(error)
+    return _CANNOT_POST.get(
+        reason, f"Slack did not accept the checklist ({reason}); nothing was created. Try again in a minute."
+    )

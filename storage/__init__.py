@@ -1,0 +1,1 @@
+"""Persistence: tables, engine, queries and migrations. Knows nothing of Slack."""

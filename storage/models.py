@@ -1,0 +1,109 @@
+"""The tables. State that changes (ticks) lives in rows, never inside JSON columns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, ForeignKey, Index, Integer, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime
+
+
+def _utc(nullable: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(UTCDateTime(), nullable=nullable)
+
+
+def _project_fk() -> Column:  # type: ignore[type-arg]
+    return Column(Integer, ForeignKey("project.id", ondelete="CASCADE"), nullable=False, index=True)
+
+
+class ProjectStatus:
+    STARTING = "starting"  # row claimed, parent message not posted yet
+    ACTIVE = "active"
+    SHIPPED = "shipped"
+
+
+class Project(SQLModel, table=True):
+    """One distillation project, run in one Slack channel."""
+
+    __table_args__ = (
+        # At most one open project per channel, whoever races to start it.
+        Index(
+            "uq_project_open_channel",
+            "team_id",
+            "channel_id",
+            unique=True,
+            sqlite_where=text("closed_at IS NULL"),
+            postgresql_where=text("closed_at IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(max_length=32)
+    channel_id: str = Field(max_length=32)
+    name: str = Field(max_length=80)
+    checklist: str = Field(max_length=40)
+    started_by: str = Field(max_length=32)
+    started_at: datetime = Field(sa_column=_utc())
+    status: str = Field(default=ProjectStatus.STARTING, max_length=16)
+    current_phase: int = 1
+    # Bumped by every change; rendered into block ids so clients redraw, and so a click
+    # tells which state its client was showing.
+    version: int = 0
+    permalink: str | None = Field(default=None, max_length=500)
+    shipped_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    closed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class Tick(SQLModel, table=True):
+    """An item that is ticked now. Unticking deletes the row; the history is in TickEvent."""
+
+    __table_args__ = (UniqueConstraint("project_id", "item_key", name="uq_tick_project_item"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(sa_column=_project_fk())
+    item_key: str = Field(max_length=40)
+    phase_number: int
+    ticked_by: str = Field(max_length=32)
+    ticked_at: datetime = Field(sa_column=_utc())
+    version: int  # the project version this tick created
+
+
+class TickEvent(SQLModel, table=True):
+    """Append-only record of every tick and untick: who, when, what."""
+
+    __tablename__ = "tick_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(sa_column=_project_fk())
+    item_key: str = Field(max_length=40)
+    phase_number: int
+    action: str = Field(max_length=8)  # "tick" or "untick"
+    user_id: str = Field(max_length=32)
+    at: datetime = Field(sa_column=_utc())
+    version: int
+
+
+class MessageKind:
+    PARENT = "parent"  # the channel message that heads the thread
+    PHASE = "phase"  # one per opened phase, in the thread
+    PHASE_DONE = "phase_done"  # the one-line "Phase N complete" notice
+
+
+class PostedMessage(SQLModel, table=True):
+    """A message the bot owns in Slack, and how far Slack's copy is behind the database."""
+
+    __tablename__ = "posted_message"
+    __table_args__ = (UniqueConstraint("project_id", "kind", "phase_number", name="uq_message_slot"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(sa_column=_project_fk())
+    kind: str = Field(max_length=16)
+    phase_number: int = 0
+    ts: str | None = Field(default=None, max_length=32)
+    # The project version whose change last touched this message, and the last one Slack shows.
+    wanted_version: int = 0
+    rendered_version: int = -1
+    # Set while one worker posts the message, so that no other posts it again.
+    claimed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))

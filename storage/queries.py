@@ -1,0 +1,236 @@
+"""Plain query functions, each taking the caller's session (the caller owns the transaction)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, update
+from sqlmodel import Session, col, select
+
+from storage.models import MessageKind, PostedMessage, Project, ProjectStatus, Tick, TickEvent
+
+# --- projects -------------------------------------------------------------------------------
+
+
+def create_project(
+    session: Session,
+    *,
+    team_id: str,
+    channel_id: str,
+    name: str,
+    checklist: str,
+    started_by: str,
+    now: datetime,
+) -> Project:
+    """Insert a project; raises IntegrityError when the channel already has an open one."""
+    project = Project(
+        team_id=team_id,
+        channel_id=channel_id,
+        name=name,
+        checklist=checklist,
+        started_by=started_by,
+        started_at=now,
+    )
+    session.add(project)
+    session.flush()
+    return project
+
+
+def get_project(session: Session, project_id: int, *, for_update: bool = False) -> Project | None:
+    """The project; `for_update` locks its row (PostgreSQL) so changes to it queue up."""
+    statement = select(Project).where(Project.id == project_id)
+    if for_update:
+        statement = statement.with_for_update()
+    return session.exec(statement).first()
+
+
+def get_open_project(session: Session, team_id: str, channel_id: str) -> Project | None:
+    return session.exec(
+        select(Project).where(
+            Project.team_id == team_id,
+            Project.channel_id == channel_id,
+            col(Project.closed_at).is_(None),
+        )
+    ).first()
+
+
+def delete_project(session: Session, project_id: int) -> None:
+    project = session.get(Project, project_id)
+    if project is not None:
+        session.delete(project)
+        session.flush()
+
+
+def activate_project(session: Session, project: Project, *, permalink: str | None) -> None:
+    project.status = ProjectStatus.ACTIVE
+    project.permalink = permalink
+    session.add(project)
+
+
+# --- ticks ----------------------------------------------------------------------------------
+
+
+def list_ticks(session: Session, project_id: int) -> list[Tick]:
+    return list(session.exec(select(Tick).where(Tick.project_id == project_id)).all())
+
+
+def get_tick(session: Session, project_id: int, item_key: str) -> Tick | None:
+    return session.exec(select(Tick).where(Tick.project_id == project_id, Tick.item_key == item_key)).first()
+
+
+def list_tick_events(session: Session, project_id: int) -> list[TickEvent]:
+    return list(
+        session.exec(
+            select(TickEvent).where(TickEvent.project_id == project_id).order_by(col(TickEvent.id))
+        ).all()
+    )
+
+
+def add_tick(
+    session: Session, project: Project, *, item_key: str, phase_number: int, user_id: str, now: datetime
+) -> Tick:
+    """Tick an item and record the event; bumps the project version."""
+    version = _bump_version(project)
+    tick = Tick(
+        project_id=_id(project),
+        item_key=item_key,
+        phase_number=phase_number,
+        ticked_by=user_id,
+        ticked_at=now,
+        version=version,
+    )
+    session.add(tick)
+    session.add(_event(project, tick.item_key, phase_number, "tick", user_id, now, version))
+    session.flush()
+    return tick
+
+
+def remove_tick(session: Session, project: Project, tick: Tick, *, user_id: str, now: datetime) -> None:
+    """Untick an item and record the event; bumps the project version."""
+    version = _bump_version(project)
+    session.delete(tick)
+    session.add(_event(project, tick.item_key, tick.phase_number, "untick", user_id, now, version))
+    session.flush()
+
+
+def _event(
+    project: Project, item_key: str, phase_number: int, action: str, user_id: str, now: datetime, version: int
+) -> TickEvent:
+    return TickEvent(
+        project_id=_id(project),
+        item_key=item_key,
+        phase_number=phase_number,
+        action=action,
+        user_id=user_id,
+        at=now,
+        version=version,
+    )
+
+
+def _bump_version(project: Project) -> int:
+    project.version += 1
+    return project.version
+
+
+def _id(project: Project) -> int:
+    assert project.id is not None, "project must be flushed first"
+    return project.id
+
+
+# --- messages -------------------------------------------------------------------------------
+
+
+def list_messages(session: Session, project_id: int) -> list[PostedMessage]:
+    return list(session.exec(select(PostedMessage).where(PostedMessage.project_id == project_id)).all())
+
+
+def get_message(session: Session, message_id: int) -> PostedMessage | None:
+    return session.get(PostedMessage, message_id)
+
+
+def get_thread_ts(session: Session, project_id: int) -> str | None:
+    return session.exec(
+        select(PostedMessage.ts).where(
+            PostedMessage.project_id == project_id, PostedMessage.kind == MessageKind.PARENT
+        )
+    ).first()
+
+
+def add_message(
+    session: Session, project: Project, *, kind: str, phase_number: int = 0, ts: str | None = None
+) -> PostedMessage:
+    message = PostedMessage(
+        project_id=_id(project),
+        kind=kind,
+        phase_number=phase_number,
+        ts=ts,
+        wanted_version=project.version,
+        rendered_version=project.version if ts else -1,
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
+def mark_messages_stale(
+    session: Session, project: Project, *, kinds_and_phases: list[tuple[str, int]]
+) -> None:
+    """Note that these messages must be redrawn at the project's current version."""
+    for kind, phase_number in kinds_and_phases:
+        session.execute(
+            update(PostedMessage)
+            .where(
+                col(PostedMessage.project_id) == _id(project),
+                col(PostedMessage.kind) == kind,
+                col(PostedMessage.phase_number) == phase_number,
+            )
+            .values(wanted_version=project.version)
+        )
+
+
+def claim_message(session: Session, message_id: int, *, now: datetime, stale_after: timedelta) -> bool:
+    """Take the right to post an unposted message; False when someone else holds it."""
+    result = session.execute(
+        update(PostedMessage)
+        .where(
+            col(PostedMessage.id) == message_id,
+            col(PostedMessage.ts).is_(None),
+            or_(col(PostedMessage.claimed_at).is_(None), col(PostedMessage.claimed_at) < now - stale_after),
+        )
+        .values(claimed_at=now)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def release_message(session: Session, message_id: int) -> None:
+    session.execute(update(PostedMessage).where(col(PostedMessage.id) == message_id).values(claimed_at=None))
+
+
+def record_posted(session: Session, message_id: int, *, ts: str, version: int) -> None:
+    session.execute(
+        update(PostedMessage)
+        .where(col(PostedMessage.id) == message_id)
+        .values(ts=ts, rendered_version=version, claimed_at=None)
+    )
+
+
+def record_rendered(session: Session, message_id: int, *, version: int) -> None:
+    session.execute(
+        update(PostedMessage)
+        .where(col(PostedMessage.id) == message_id, col(PostedMessage.rendered_version) < version)
+        .values(rendered_version=version)
+    )
+
+
+def list_stale_messages(session: Session) -> list[PostedMessage]:
+    """Messages Slack shows behind the database (or never received): the repair backlog."""
+    return list(
+        session.exec(
+            select(PostedMessage).where(
+                or_(
+                    col(PostedMessage.ts).is_(None),
+                    col(PostedMessage.rendered_version) < col(PostedMessage.wanted_version),
+                )
+            )
+        ).all()
+    )

@@ -1,0 +1,1113 @@
+"""FakeSlack: a real HTTP server on 127.0.0.1 that plays Slack's Web API for the bot under test.
+
+Point a slack_sdk WebClient at `fake.api_url`. Every call is recorded (`calls`), channels, users and
+messages are kept in memory, and faults (429, 5xx, error answers, held or slow calls) can be
+injected per method. The fake is meant to be at least as strict as Slack on everything in
+/work/shared/SLACK_FACTS.md; where Slack quietly accepts something that is almost certainly a bug
+(a reply to an unknown thread, blocks without fallback text, text past 40,000 characters) the call
+succeeds like on Slack and a line is added to `warnings`.
+
+Methods the fake does not model answer `unknown_method` on purpose, so the bot cannot silently start
+depending on Slack behaviour nobody has described here.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import copy
+import json
+import secrets
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+from zoneinfo import ZoneInfo
+
+from . import blockkit
+from .socket_mode import SocketModeServer
+
+APP_ID = "A0001"
+BOT_ID = "B0001"
+WORKSPACE_URL = "https://fake.slack.com/"
+TEXT_TRUNCATED_AT = 40_000  # docs: "no more than 40,000 characters or risk truncation"
+MAX_ATTACHMENTS = 100
+TRIGGER_TTL_SECONDS = 3.0
+RESPONSE_URL_TTL_SECONDS = 30 * 60
+RESPONSE_URL_MAX_USES = 5
+REPLIES_DEFAULT_LIMIT = 1000
+# Argument names Slack sends as JSON strings inside form fields.
+_JSON_FIELDS = ("blocks", "attachments", "metadata", "view")
+_SERVER_ERROR_NAMES = {500: "internal_error", 503: "service_unavailable"}
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One Web API request as the fake saw it (args decoded, token removed) and what it answered."""
+
+    method: str
+    args: Json
+    response: Json
+    http_status: int
+
+    @property
+    def ok(self) -> bool:
+        return self.http_status == 200 and self.response.get("ok") is True
+
+    @property
+    def error(self) -> str | None:
+        return self.response.get("error")
+
+
+@dataclass(frozen=True)
+class ResponseUrlPost:
+    """One POST to a response_url. Refused posts are recorded too, with their error."""
+
+    token: str
+    body: Json
+    http_status: int = 200
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class ManualClock:
+    """A clock for `FakeSlack(clock=...)` that only moves when told to (trigger and URL expiry)."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += seconds
+
+
+@dataclass(frozen=True)
+class Channel:
+    id: str
+    name: str
+    is_private: bool = False
+    is_member: bool = True
+    is_archived: bool = False
+
+    @property
+    def is_im(self) -> bool:
+        return self.id.startswith("D")
+
+    @property
+    def hidden_from_bot(self) -> bool:
+        """Slack answers channel_not_found for conversations the bot cannot see at all."""
+        return (self.is_private or self.is_im) and not self.is_member
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    name: str
+    tz: str = "UTC"
+
+
+@dataclass(frozen=True)
+class _Fault:
+    status: int
+    retry_after: int | None
+    error: str | None
+
+
+@dataclass
+class _ResponseUrl:
+    created: float
+    channel_id: str | None
+    message_ts: str | None
+    uses: int = 0
+
+
+@dataclass
+class _Trigger:
+    created: float
+    used: bool = False
+
+
+class SlackError(Exception):
+    """An API error: answered as HTTP 200 with {"ok": false, "error": ...} like Slack does."""
+
+    def __init__(self, error: str, messages: list[str] | None = None) -> None:
+        super().__init__(error)
+        self.error = error
+        self.messages = messages or []
+
+    def body(self) -> Json:
+        body: Json = {"ok": False, "error": self.error}
+        if self.messages:
+            body["response_metadata"] = {"messages": self.messages}
+        return body
+
+
+class _QuietHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that timed out (see delay()) has hung up before we answer: not an error here.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+def _flag(value: Any) -> bool:
+    """Slack booleans arrive as JSON booleans or as "true"/"1" in forms and query strings."""
+    return value is True or (isinstance(value, str) and value.lower() in ("true", "1")) or value == 1
+
+
+def _ts_key(ts: str) -> Decimal:
+    return Decimal(ts)
+
+
+class FakeSlack:
+    def __init__(
+        self,
+        *,
+        bot_token: str = "xoxb-fake-bot-token",
+        app_token: str = "xapp-fake-app-token",
+        team_id: str = "T0001",
+        bot_user_id: str = "UBOT",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.bot_token = bot_token
+        self.app_token = app_token
+        self.team_id = team_id
+        self.bot_user_id = bot_user_id
+        self.clock = clock
+        # Current docs list is_inactive for chat.update in an archived channel, SLACK_FACTS says
+        # is_archived: tests can flip this to prove the bot copes with both.
+        self.update_archived_error = "is_archived"
+
+        self._lock = threading.RLock()
+        self._progress = threading.Condition(self._lock)  # signals arrivals and answers
+        self._stopping = threading.Event()
+        self._channels: dict[str, Channel] = {}
+        self._users: dict[str, User] = {}
+        self._messages: dict[str, dict[str, Json]] = {}
+        self._ephemerals: list[Json] = []
+        self._views: dict[str, Json] = {}
+        self._triggers: dict[str, _Trigger] = {}
+        self._response_urls: dict[str, _ResponseUrl] = {}
+        self._calls: list[Call] = []
+        self._responses: list[ResponseUrlPost] = []
+        self._warnings: list[str] = []
+        self._arrivals: Counter[str] = Counter()
+        self._answered: Counter[str] = Counter()
+        self._faults: dict[str, list[_Fault]] = {}
+        self._holds: dict[str, threading.Event] = {}
+        self._delays: dict[str, float] = {}
+        self._last_ts_micros = 0
+        self._serial = 0
+
+        self._http: ThreadingHTTPServer | None = None
+        self._http_thread: threading.Thread | None = None
+        self._socket = SocketModeServer(app_id=APP_ID)
+        self.port = 0
+
+        # method -> (handler, token kind it needs)
+        self._methods: dict[str, tuple[Callable[[Json], Json], str]] = {
+            "auth.test": (self._auth_test, "bot"),
+            "chat.postMessage": (self._chat_post_message, "bot"),
+            "chat.update": (self._chat_update, "bot"),
+            "chat.getPermalink": (self._chat_get_permalink, "bot"),
+            "chat.postEphemeral": (self._chat_post_ephemeral, "bot"),
+            "conversations.info": (self._conversations_info, "bot"),
+            "conversations.replies": (self._conversations_replies, "bot"),
+            "users.info": (self._users_info, "bot"),
+            "views.open": (self._views_open, "bot"),
+            "views.push": (self._views_push, "bot"),
+            "views.update": (self._views_update, "bot"),
+            "apps.connections.open": (self._apps_connections_open, "app"),
+        }
+
+    # ==============================================================================================
+    # lifecycle
+    # ==============================================================================================
+
+    def start(self) -> FakeSlack:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                fake._serve(self)
+
+            do_GET = do_POST
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # keep pytest output clean; `calls` is the log
+
+        self._http = _QuietHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self._http.server_address[1]
+        # A short poll interval keeps stop() (which waits for the next poll) fast in every test teardown.
+        self._http_thread = threading.Thread(
+            target=self._http.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="fake-slack-http",
+            daemon=True,
+        )
+        self._http_thread.start()
+        self._socket.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # ends delay() waits
+        self.release_all()  # so held requests finish and their threads can exit
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+        if self._http_thread is not None:
+            self._http_thread.join(timeout=5)
+        self._socket.stop()
+
+    def __enter__(self) -> FakeSlack:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/api/"
+
+    # ==============================================================================================
+    # state set-up
+    # ==============================================================================================
+
+    def add_channel(
+        self,
+        channel_id: str,
+        name: str,
+        *,
+        is_private: bool = False,
+        is_member: bool = True,
+        is_archived: bool = False,
+    ) -> None:
+        """Ids starting with "D" are IMs (always private to the bot)."""
+        with self._lock:
+            self._channels[channel_id] = Channel(channel_id, name, is_private, is_member, is_archived)
+            self._messages.setdefault(channel_id, {})
+
+    def set_channel(self, channel_id: str, **changes: Any) -> None:
+        """Change a channel, e.g. `set_channel("C1", is_archived=True)` or `is_member=False`."""
+        allowed = {f.name for f in fields(Channel)} - {"id"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise TypeError(f"set_channel: unknown fields {sorted(unknown)}; allowed: {sorted(allowed)}")
+        with self._lock:
+            self._channels[channel_id] = replace(self._channels[channel_id], **changes)
+
+    def add_user(self, user_id: str, name: str, *, tz: str = "UTC") -> None:
+        ZoneInfo(tz)  # fail here, not in the middle of a users.info call
+        with self._lock:
+            self._users[user_id] = User(user_id, name, tz)
+
+    def add_message(
+        self,
+        channel_id: str,
+        text: str,
+        *,
+        user: str,
+        thread_ts: str | None = None,
+        blocks: list[Json] | None = None,
+        metadata: Json | None = None,
+    ) -> str:
+        """Put a message from someone (not necessarily the bot) in a channel; returns its ts."""
+        with self._lock:
+            channel = self._channels[channel_id]
+            message: Json = {"type": "message", "user": user, "text": text, "team": self.team_id}
+            if blocks:
+                message["blocks"] = copy.deepcopy(blocks)
+            if metadata:
+                message["metadata"] = copy.deepcopy(metadata)
+            return self._store_message(channel, message, thread_ts)
+
+    def new_response_url(self, *, channel_id: str | None = None, message_ts: str | None = None) -> str:
+        """A response_url as in an interaction payload: 5 uses within 30 minutes (by `clock`).
+
+        Give the message it belongs to and `replace_original` / `delete_original` act on it.
+        """
+        token = secrets.token_hex(12)
+        with self._lock:
+            self._response_urls[token] = _ResponseUrl(self.clock(), channel_id, message_ts)
+        return f"{self.base_url}/response/{token}"
+
+    def new_trigger_id(self) -> str:
+        """A trigger_id as in an interaction payload: one use, within 3 seconds (by `clock`)."""
+        with self._lock:
+            self._serial += 1
+            trigger_id = f"{int(self.clock())}.{self._serial}.{secrets.token_hex(16)}"
+            self._triggers[trigger_id] = _Trigger(self.clock())
+        return trigger_id
+
+    # ==============================================================================================
+    # inspection (all return copies, safe to use while the bot is running)
+    # ==============================================================================================
+
+    @property
+    def calls(self) -> list[Call]:
+        with self._lock:
+            return list(self._calls)
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [call for call in self.calls if call.method == method]
+
+    def wait_for_call(self, method: str, *, count: int = 1, timeout: float = 10) -> bool:
+        """Wait until `count` calls to `method` have been answered (and so are in `calls`/`responses`).
+
+        `method` "response_url" counts posts to response URLs."""
+        with self._progress:
+            return self._progress.wait_for(lambda: self._answered[method] >= count, timeout=timeout)
+
+    def wait_for_arrival(self, method: str, *, count: int = 1, timeout: float = 10) -> bool:
+        """Wait until `count` requests to `method` have arrived, answered or not (e.g. held)."""
+        with self._progress:
+            return self._progress.wait_for(lambda: self._arrivals[method] >= count, timeout=timeout)
+
+    def messages(self, channel_id: str, *, thread_ts: str | None = None) -> list[Json]:
+        """Stored messages in ts order: the whole channel, or one thread (parent first)."""
+        with self._lock:
+            stored = list(self._messages.get(channel_id, {}).values())
+        if thread_ts is not None:
+            stored = [m for m in stored if m["ts"] == thread_ts or m.get("thread_ts") == thread_ts]
+        return [self._inspect(m) for m in sorted(stored, key=lambda m: _ts_key(m["ts"]))]
+
+    def message(self, channel_id: str, ts: str) -> Json:
+        """A message's current state, after updates. KeyError when there is none."""
+        with self._lock:
+            return self._inspect(self._messages[channel_id][ts])
+
+    @property
+    def ephemerals(self) -> list[Json]:
+        with self._lock:
+            return copy.deepcopy(self._ephemerals)
+
+    @property
+    def views(self) -> list[Json]:
+        """Views opened, pushed or updated, current state, in order of creation."""
+        with self._lock:
+            return copy.deepcopy(list(self._views.values()))
+
+    @property
+    def responses(self) -> list[ResponseUrlPost]:
+        with self._lock:
+            return list(self._responses)
+
+    @property
+    def warnings(self) -> list[str]:
+        """Things Slack accepts but that are almost certainly bugs in the bot."""
+        with self._lock:
+            return list(self._warnings)
+
+    # ==============================================================================================
+    # fault injection
+    # ==============================================================================================
+
+    def fail(
+        self,
+        method: str,
+        *,
+        status: int = 429,
+        retry_after: int | None = 1,
+        times: int = 1,
+        error: str | None = None,
+    ) -> None:
+        """The next `times` calls to `method` fail: HTTP `status` (429 with Retry-After when given),
+        or, with `error=`, HTTP 200 {"ok": false, "error": error}. Use method "response_url" for
+        response_url posts."""
+        with self._lock:
+            self._faults.setdefault(method, []).extend([_Fault(status, retry_after, error)] * times)
+
+    def hold(self, method: str) -> threading.Event:
+        """Calls to `method` wait, unanswered and unprocessed, until the returned Event is set."""
+        event = threading.Event()
+        with self._lock:
+            self._holds[method] = event
+        return event
+
+    def release_all(self) -> None:
+        with self._lock:
+            holds = list(self._holds.values())
+            self._holds.clear()
+        for event in holds:
+            event.set()
+
+    def delay(self, method: str, seconds: float) -> None:
+        """Answer `method` only after `seconds` (to provoke client timeouts); 0 removes the delay."""
+        with self._lock:
+            self._delays[method] = seconds
+
+    # ==============================================================================================
+    # Socket Mode
+    # ==============================================================================================
+
+    def socket_connected(self, timeout: float = 10) -> bool:
+        return self._socket.wait_connected(timeout)
+
+    def socket_send(self, envelope_type: str, payload: Json, *, accepts_response_payload: bool = True) -> str:
+        """Send an envelope ("slash_commands", "interactive", "events_api"); returns its envelope_id."""
+        return self._socket.send(envelope_type, payload, accepts_response_payload=accepts_response_payload)
+
+    def socket_ack(self, envelope_id: str, timeout: float = 10) -> Json | None:
+        """The app's acknowledgement {"envelope_id": ..., "payload": ...}, or None if none came."""
+        return self._socket.wait_ack(envelope_id, timeout)
+
+    def socket_disconnect(self, reason: str = "refresh_requested") -> None:
+        self._socket.send_disconnect(reason)
+
+    @property
+    def socket_received(self) -> list[Json]:
+        return self._socket.received
+
+    # ==============================================================================================
+    # HTTP plumbing
+    # ==============================================================================================
+
+    def _serve(self, request: BaseHTTPRequestHandler) -> None:
+        path = urlsplit(request.path).path
+        headers: dict[str, str] = {}
+        if path.startswith("/api/"):
+            status, headers, body = self._serve_api(path.removeprefix("/api/"), request)
+        elif path.startswith("/response/"):
+            status, body = self._serve_response_url(path.removeprefix("/response/"), request)
+        else:
+            status, body = 404, {"ok": False, "error": "not_found"}
+        payload = json.dumps(body).encode("utf-8")
+        request.send_response(status)
+        request.send_header("Content-Type", "application/json; charset=utf-8")
+        request.send_header("Content-Length", str(len(payload)))
+        for name, value in headers.items():
+            request.send_header(name, value)
+        request.end_headers()
+        request.wfile.write(payload)
+
+    def _serve_api(self, method: str, request: BaseHTTPRequestHandler) -> tuple[int, dict[str, str], Json]:
+        parse_error: SlackError | None = None
+        try:
+            args = self._read_args(request)
+        except SlackError as e:
+            args, parse_error = {}, e
+        header = request.headers.get("Authorization", "")
+        token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else None
+        form_token = args.pop("token", None)
+        token = token or form_token
+
+        fault = self._arrive(method)
+        if fault is not None:
+            status, headers, body = self._fault_answer(fault)
+        else:
+            status, headers = 200, {}
+            with self._lock:
+                try:
+                    if parse_error is not None:
+                        raise parse_error
+                    body = self._answer(method, args, token)
+                except SlackError as e:
+                    body = e.body()
+        with self._progress:
+            self._calls.append(Call(method, copy.deepcopy(args), copy.deepcopy(body), status))
+            self._answered[method] += 1
+            self._progress.notify_all()
+        return status, headers, body
+
+    def _arrive(self, method: str) -> _Fault | None:
+        """Count the arrival, honour hold() and delay(), then take the next injected fault if any."""
+        with self._progress:
+            self._arrivals[method] += 1
+            self._progress.notify_all()
+            hold = self._holds.get(method)
+            delay = self._delays.get(method, 0)
+        if hold is not None:
+            hold.wait()
+        if delay:
+            self._stopping.wait(delay)
+        with self._lock:
+            queue = self._faults.get(method)
+            return queue.pop(0) if queue else None
+
+    @staticmethod
+    def _fault_answer(fault: _Fault) -> tuple[int, dict[str, str], Json]:
+        if fault.error is not None:
+            return 200, {}, {"ok": False, "error": fault.error}
+        headers: dict[str, str] = {}
+        if fault.status == 429:
+            if fault.retry_after is not None:
+                headers["Retry-After"] = str(fault.retry_after)
+            return 429, headers, {"ok": False, "error": "ratelimited"}
+        return (
+            fault.status,
+            headers,
+            {"ok": False, "error": _SERVER_ERROR_NAMES.get(fault.status, "fatal_error")},
+        )
+
+    def _read_args(self, request: BaseHTTPRequestHandler) -> Json:
+        """Query string, JSON body, form body or multipart: all the ways slack_sdk sends arguments."""
+        args: Json = dict(parse_qsl(urlsplit(request.path).query, keep_blank_values=True))
+        length = int(request.headers.get("Content-Length") or 0)
+        raw = request.rfile.read(length) if length else b""
+        if raw:
+            content_type = request.headers.get("Content-Type", "")
+            media_type = content_type.split(";")[0].strip().lower()
+            if not media_type:
+                raise SlackError("missing_post_type")
+            if media_type == "application/json":
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    raise SlackError("invalid_json") from None
+                if not isinstance(body, dict):
+                    raise SlackError("invalid_json")
+                args.update(body)
+            elif media_type == "application/x-www-form-urlencoded":
+                args.update(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+            elif media_type == "multipart/form-data":
+                args.update(self._multipart(content_type, raw))
+            else:
+                raise SlackError("invalid_post_type")
+        for name in _JSON_FIELDS:
+            value = args.get(name)
+            if isinstance(value, str):
+                # Undecodable JSON stays a string: the method answers with its own *_format error.
+                with contextlib.suppress(ValueError):
+                    args[name] = json.loads(value)
+        return args
+
+    @staticmethod
+    def _multipart(content_type: str, raw: bytes) -> Json:
+        message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+        args: Json = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True)
+            if isinstance(name, str) and isinstance(payload, bytes):
+                args[name] = payload.decode("utf-8", "replace")
+        return args
+
+    def _answer(self, method: str, args: Json, token: str | None) -> Json:
+        entry = self._methods.get(method)
+        if entry is None:
+            return {"ok": False, "error": "unknown_method", "req_method": method}
+        handler, token_kind = entry
+        if not token:
+            raise SlackError("not_authed")
+        if token not in (self.bot_token, self.app_token):
+            raise SlackError("invalid_auth")
+        if token != (self.app_token if token_kind == "app" else self.bot_token):
+            raise SlackError("not_allowed_token_type")
+        return {"ok": True, **handler(args)}
+
+    # ==============================================================================================
+    # shared checks
+    # ==============================================================================================
+
+    def _warn(self, text: str) -> None:
+        self._warnings.append(text)
+
+    def _next_ts(self) -> str:
+        """Unique, strictly increasing message ts derived from the clock, e.g. "1700000000.000100"."""
+        micros = max(int(self.clock() * 1_000_000), self._last_ts_micros + 1)
+        self._last_ts_micros = micros
+        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+    def _channel(self, ref: Any, *, by_name: bool = False) -> Channel:
+        """The conversation the bot can see, or channel_not_found (Slack hides private ones)."""
+        channel = self._channels.get(ref) if isinstance(ref, str) else None
+        if channel is None and by_name and isinstance(ref, str) and ref:
+            channel = self._channel_by_name_or_user(ref)
+        if channel is None or channel.hidden_from_bot:
+            raise SlackError("channel_not_found")
+        return channel
+
+    def _channel_by_name_or_user(self, ref: str) -> Channel | None:
+        """chat.post* also take "#name" or a user id (which posts in the bot's DM with that user)."""
+        if ref in self._users:
+            dm_id = "D" + ref
+            if dm_id not in self._channels:
+                self.add_channel(dm_id, self._users[ref].name)
+            return self._channels[dm_id]
+        name = ref.removeprefix("#")
+        return next((c for c in self._channels.values() if c.name == name and not c.is_im), None)
+
+    def _content(
+        self, args: Json, *, surface: str
+    ) -> tuple[str | None, list[Json] | None, list[Json] | None]:
+        """Check text/blocks/attachments like chat.postMessage does; returns what should be stored."""
+        text = args.get("text")
+        if text is not None and not isinstance(text, str):
+            text = str(text)
+        blocks = args.get("blocks")
+        if blocks is not None and not isinstance(blocks, list):
+            raise SlackError("invalid_blocks_format")
+        attachments = args.get("attachments")
+        if attachments is not None and not isinstance(attachments, list):
+            raise SlackError("invalid_attachments")
+        if not text and not blocks and not attachments:
+            raise SlackError("no_text")
+        if blocks:
+            problems = blockkit.validate_message_blocks(blocks)
+            if problems:
+                raise SlackError("invalid_blocks", problems)
+            length = blockkit.blocks_text_length(blocks)
+            if length > blockkit.MESSAGE_BLOCKS_TEXT_LIMIT:
+                raise SlackError(
+                    "msg_blocks_too_long",
+                    [
+                        f"[ERROR] blocks hold {length} characters of text, over about "
+                        f"{blockkit.MESSAGE_BLOCKS_TEXT_LIMIT}"
+                    ],
+                )
+            if not text:
+                self._warn(f"{surface}: blocks without a top-level text fallback (used for notifications)")
+        if attachments and len(attachments) > MAX_ATTACHMENTS:
+            raise SlackError("too_many_attachments")
+        if text and len(text) > TEXT_TRUNCATED_AT:
+            self._warn(f"{surface}: text of {len(text)} characters truncated to {TEXT_TRUNCATED_AT}")
+            text = text[:TEXT_TRUNCATED_AT]
+        return text, blocks or None, attachments or None
+
+    @staticmethod
+    def _metadata(raw: Any, *, allow_empty: bool) -> Json | None:
+        """Message metadata: {"event_type": str, "event_payload": {...}}; {} clears it on update."""
+        if raw is None:
+            return None
+        if not isinstance(raw, dict):
+            raise SlackError("invalid_metadata_format")
+        if not raw and allow_empty:
+            return {}
+        event_type = raw.get("event_type")
+        if (
+            set(raw) != {"event_type", "event_payload"}
+            or not isinstance(event_type, str)
+            or not event_type
+            or not isinstance(raw.get("event_payload"), dict)
+        ):
+            raise SlackError("invalid_metadata_schema")
+        return copy.deepcopy(raw)
+
+    def _store_message(self, channel: Channel, message: Json, thread_ts: Any) -> str:
+        """Give the message a ts, attach it to its thread, store it; returns the ts."""
+        ts = self._next_ts()
+        message["ts"] = ts
+        stored = self._messages.setdefault(channel.id, {})
+        if thread_ts not in (None, ""):
+            thread_ts = str(thread_ts)
+            target = stored.get(thread_ts)
+            if target is None:
+                # Slack answers ok but the reply is seen nowhere (python-slack-sdk#840).
+                self._warn(
+                    f"reply in {channel.id} to thread_ts {thread_ts}, which matches no message: "
+                    "Slack accepts it but nobody will ever see the reply"
+                )
+            else:
+                parent_ts = target.get("thread_ts", target["ts"])
+                if parent_ts != thread_ts:
+                    self._warn(f"reply in {channel.id} used a reply's ts {thread_ts}; use the parent's")
+                    thread_ts = parent_ts
+                parent = stored[parent_ts]
+                parent["thread_ts"] = parent_ts
+                parent["reply_count"] = parent.get("reply_count", 0) + 1
+                parent["reply_users"] = sorted({*parent.get("reply_users", []), message["user"]})
+                parent["latest_reply"] = ts
+                message["parent_user_id"] = parent["user"]
+            message["thread_ts"] = thread_ts
+        stored[ts] = message
+        return ts
+
+    @staticmethod
+    def _public(message: Json, *, with_metadata: bool) -> Json:
+        out = copy.deepcopy(message)
+        if not with_metadata:
+            out.pop("metadata", None)
+        return out
+
+    @staticmethod
+    def _inspect(message: Json) -> Json:
+        """A stored message with every commonly inspected key present."""
+        base: Json = {
+            "ts": None,
+            "thread_ts": None,
+            "text": "",
+            "blocks": [],
+            "metadata": None,
+            "user": None,
+            "edited": None,
+        }
+        return {**base, **copy.deepcopy(message)}
+
+    # ==============================================================================================
+    # Web API methods
+    # ==============================================================================================
+
+    def _auth_test(self, args: Json) -> Json:
+        return {
+            "url": WORKSPACE_URL,
+            "team": "Fake",
+            "user": "distillbot",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
+
+    def _chat_post_message(self, args: Json) -> Json:
+        # The app has chat:write.public, so public channels work without membership.
+        channel = self._channel(args.get("channel"), by_name=True)
+        if channel.is_archived:
+            raise SlackError("is_archived")
+        text, blocks, attachments = self._content(args, surface="chat.postMessage")
+        metadata = self._metadata(args.get("metadata"), allow_empty=False)
+        message: Json = {
+            "type": "message",
+            "user": self.bot_user_id,
+            "bot_id": BOT_ID,
+            "app_id": APP_ID,
+            "team": self.team_id,
+            "text": text or "",
+        }
+        if blocks:
+            message["blocks"] = copy.deepcopy(blocks)
+        if attachments:
+            message["attachments"] = copy.deepcopy(attachments)
+        if metadata:
+            message["metadata"] = metadata
+        ts = self._store_message(channel, message, args.get("thread_ts"))
+        return {"channel": channel.id, "ts": ts, "message": self._public(message, with_metadata=True)}
+
+    def _chat_update(self, args: Json) -> Json:
+        channel = self._channel(args.get("channel"))
+        if channel.is_archived:
+            raise SlackError(self.update_archived_error)
+        ts = args.get("ts")
+        message = self._messages[channel.id].get(ts) if isinstance(ts, str) else None
+        if message is None:
+            raise SlackError("message_not_found")
+        if message.get("user") != self.bot_user_id:
+            raise SlackError("cant_update_message")
+        text, blocks, attachments = self._content(args, surface="chat.update")
+        metadata = self._metadata(args.get("metadata"), allow_empty=True)
+        if text is not None:
+            message["text"] = text
+        # Slack: an update without blocks removes the blocks (and likewise attachments).
+        for key, value in (("blocks", blocks), ("attachments", attachments)):
+            if value:
+                message[key] = copy.deepcopy(value)
+            else:
+                message.pop(key, None)
+        if metadata == {}:
+            message.pop("metadata", None)
+        elif metadata is not None:
+            message["metadata"] = metadata
+        message["edited"] = {"user": self.bot_user_id, "ts": self._next_ts()}
+        return {
+            "channel": channel.id,
+            "ts": ts,
+            "text": message["text"],
+            "message": self._public(message, with_metadata=True),
+        }
+
+    def _chat_get_permalink(self, args: Json) -> Json:
+        channel = self._channel(args.get("channel"))
+        ts = args.get("message_ts")
+        message = self._messages[channel.id].get(ts) if isinstance(ts, str) else None
+        if message is None:
+            raise SlackError("message_not_found")
+        permalink = f"{WORKSPACE_URL}archives/{channel.id}/p{ts.replace('.', '')}"
+        thread_ts = message.get("thread_ts")
+        if thread_ts and thread_ts != ts:
+            permalink += f"?thread_ts={thread_ts}&cid={channel.id}"
+        return {"channel": channel.id, "permalink": permalink}
+
+    def _chat_post_ephemeral(self, args: Json) -> Json:
+        channel = self._channel(args.get("channel"), by_name=True)
+        if channel.is_archived:
+            raise SlackError("is_archived")
+        user = args.get("user")
+        if not isinstance(user, str) or user not in self._users:
+            raise SlackError("user_not_found")
+        text, blocks, attachments = self._content(args, surface="chat.postEphemeral")
+        ts = self._next_ts()
+        self._ephemerals.append(
+            {
+                "channel": channel.id,
+                "user": user,
+                "text": text or "",
+                "blocks": copy.deepcopy(blocks or []),
+                "attachments": copy.deepcopy(attachments or []),
+                "thread_ts": args.get("thread_ts"),
+                "message_ts": ts,
+            }
+        )
+        return {"message_ts": ts}
+
+    def _conversations_info(self, args: Json) -> Json:
+        channel = self._channel(args.get("channel"))
+        info: Json = {
+            "id": channel.id,
+            "created": 1_600_000_000,
+            "is_channel": not channel.is_private and not channel.is_im,
+            "is_group": channel.is_private and not channel.is_im,
+            "is_im": channel.is_im,
+            "is_mpim": False,
+            "is_private": channel.is_private or channel.is_im,
+            "is_archived": channel.is_archived,
+            "is_member": channel.is_member,
+        }
+        if channel.is_im:
+            if channel.id[1:] in self._users:  # DMs the fake opened itself are "D" + user id
+                info["user"] = channel.id[1:]
+        else:
+            info["name"] = channel.name
+            info["name_normalized"] = channel.name
+        return {"channel": info}
+
+    def _conversations_replies(self, args: Json) -> Json:
+        channel = self._channel(args.get("channel"))
+        if not channel.is_member:
+            raise SlackError("not_in_channel")  # reading history needs membership, even in public channels
+        ts = args.get("ts")
+        stored = self._messages[channel.id]
+        if not isinstance(ts, str) or ts not in stored:
+            raise SlackError("thread_not_found")
+        replies = (m for m in stored.values() if m.get("thread_ts") == ts and m["ts"] != ts)
+        thread = [stored[ts], *sorted(replies, key=lambda m: _ts_key(m["ts"]))]
+        try:
+            limit = int(args.get("limit") or REPLIES_DEFAULT_LIMIT)
+        except (TypeError, ValueError):
+            raise SlackError("invalid_limit") from None
+        offset = self._decode_cursor(args.get("cursor"))
+        page = thread[offset : offset + max(limit, 1)]
+        with_metadata = _flag(args.get("include_all_metadata"))
+        answer: Json = {
+            "messages": [self._public(m, with_metadata=with_metadata) for m in page],
+            "has_more": offset + len(page) < len(thread),
+        }
+        if answer["has_more"]:
+            cursor = base64.b64encode(f"offset:{offset + len(page)}".encode()).decode()
+            answer["response_metadata"] = {"next_cursor": cursor}
+        return answer
+
+    @staticmethod
+    def _decode_cursor(cursor: Any) -> int:
+        if not cursor:
+            return 0
+        try:
+            kind, _, number = base64.b64decode(str(cursor)).decode().partition(":")
+            if kind != "offset":
+                raise ValueError(kind)
+            return int(number)
+        except ValueError:
+            raise SlackError("invalid_cursor") from None
+
+    def _users_info(self, args: Json) -> Json:
+        user = self._users.get(args.get("user", ""))
+        if user is None:
+            raise SlackError("user_not_found")
+        zone = ZoneInfo(user.tz)
+        now = datetime.fromtimestamp(self.clock(), tz=UTC).astimezone(zone)
+        offset = now.utcoffset()
+        return {
+            "user": {
+                "id": user.id,
+                "team_id": self.team_id,
+                "name": user.name,
+                "real_name": user.name,
+                "deleted": False,
+                "is_bot": False,
+                "tz": user.tz,
+                "tz_label": now.tzname() or user.tz,
+                "tz_offset": int(offset.total_seconds()) if offset is not None else 0,
+                "profile": {"real_name": user.name, "display_name": user.name},
+            }
+        }
+
+    # -- views -------------------------------------------------------------------------------------
+
+    def _checked_view(self, raw: Any) -> Json:
+        if raw is None:
+            raise SlackError("invalid_arguments", ["[ERROR] missing required field: view"])
+        if not isinstance(raw, dict):
+            raise SlackError("invalid_arguments", ["[ERROR] view must be a JSON object [json-pointer:/view]"])
+        if blockkit.view_size_bytes(raw) > blockkit.VIEW_MAX_BYTES:
+            raise SlackError("view_too_large")
+        problems = blockkit.validate_view(raw)
+        if problems:
+            raise SlackError("invalid_arguments", problems)
+        return raw
+
+    def _trigger(self, args: Json) -> _Trigger:
+        """Check a trigger_id without using it up: a refused call leaves it usable."""
+        trigger_id = args.get("trigger_id")
+        if not trigger_id:
+            raise SlackError("invalid_arguments", ["[ERROR] missing required field: trigger_id"])
+        trigger = self._triggers.get(trigger_id)
+        if trigger is None:
+            raise SlackError("invalid_trigger_id")
+        if trigger.used:
+            raise SlackError("exchanged_trigger_id")
+        if self.clock() - trigger.created > TRIGGER_TTL_SECONDS:
+            raise SlackError("expired_trigger_id")
+        return trigger
+
+    def _new_view(
+        self, view: Json, *, previous_view_id: str | None = None, root_view_id: str | None = None
+    ) -> Json:
+        external_id = view.get("external_id", "")
+        if external_id and any(v["external_id"] == external_id for v in self._views.values()):
+            raise SlackError("duplicate_external_id")
+        self._serial += 1
+        view_id = f"V{self._serial:08d}"
+        stored = {
+            **copy.deepcopy(view),
+            "id": view_id,
+            "team_id": self.team_id,
+            "private_metadata": view.get("private_metadata", ""),
+            "callback_id": view.get("callback_id", ""),
+            "external_id": external_id,
+            "state": {"values": {}},
+            "hash": f"{int(self.clock())}.{secrets.token_hex(4)}",
+            "clear_on_close": view.get("clear_on_close", False),
+            "notify_on_close": view.get("notify_on_close", False),
+            "root_view_id": root_view_id or view_id,
+            "previous_view_id": previous_view_id,
+            "app_id": APP_ID,
+            "bot_id": BOT_ID,
+        }
+        self._views[view_id] = stored
+        return stored
+
+    def _views_open(self, args: Json) -> Json:
+        trigger = self._trigger(args)
+        view = self._checked_view(args.get("view"))
+        stored = self._new_view(view)
+        trigger.used = True
+        return {"view": copy.deepcopy(stored)}
+
+    def _views_push(self, args: Json) -> Json:
+        trigger = self._trigger(args)
+        view = self._checked_view(args.get("view"))
+        stored = self._new_view(view)
+        trigger.used = True
+        return {"view": copy.deepcopy(stored)}
+
+    def _views_update(self, args: Json) -> Json:
+        view_id, external_id = args.get("view_id"), args.get("external_id")
+        if not view_id and not external_id:
+            raise SlackError("invalid_arguments", ["[ERROR] one of view_id or external_id is required"])
+        current = (
+            self._views.get(view_id)
+            if view_id
+            else next((v for v in self._views.values() if v["external_id"] == external_id), None)
+        )
+        if current is None:
+            raise SlackError("not_found")
+        if args.get("hash") and args["hash"] != current["hash"]:
+            raise SlackError("hash_conflict")
+        view = self._checked_view(args.get("view"))
+        kept = {
+            k: current[k] for k in ("id", "team_id", "root_view_id", "previous_view_id", "app_id", "bot_id")
+        }
+        updated = {
+            **copy.deepcopy(view),
+            **kept,
+            "private_metadata": view.get("private_metadata", ""),
+            "callback_id": view.get("callback_id", ""),
+            "external_id": view.get("external_id", current["external_id"]),
+            "state": {"values": {}},
+            "hash": f"{int(self.clock())}.{secrets.token_hex(4)}",
+        }
+        self._views[current["id"]] = updated
+        return {"view": copy.deepcopy(updated)}
+
+    def _apps_connections_open(self, args: Json) -> Json:
+        return {"url": self._socket.new_url()}
+
+    # ==============================================================================================
+    # response_url
+    # ==============================================================================================
+
+    def _serve_response_url(self, token: str, request: BaseHTTPRequestHandler) -> tuple[int, Json]:
+        length = int(request.headers.get("Content-Length") or 0)
+        raw = request.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            body = {"unparsable": raw.decode("utf-8", "replace")}
+        fault = self._arrive("response_url")
+        with self._lock:
+            if fault is not None:
+                status, _, answer = self._fault_answer(fault)
+            else:
+                status, answer = self._answer_response_url(token, body)
+            error = None if answer.get("ok") else answer.get("error")
+            self._responses.append(ResponseUrlPost(token, copy.deepcopy(body), status, error))
+            self._answered["response_url"] += 1
+            self._progress.notify_all()
+        return status, answer
+
+    def _answer_response_url(self, token: str, body: Any) -> tuple[int, Json]:
+        entry = self._response_urls.get(token)
+        if entry is None:
+            return 404, {"ok": False, "error": "no_service"}
+        if self.clock() - entry.created > RESPONSE_URL_TTL_SECONDS:
+            return 404, {"ok": False, "error": "expired_url"}
+        if entry.uses >= RESPONSE_URL_MAX_USES:
+            return 404, {"ok": False, "error": "used_url"}
+        entry.uses += 1  # every delivered post counts, even one refused below (the stricter reading)
+        if not isinstance(body, dict) or "unparsable" in body:
+            return 400, {"ok": False, "error": "invalid_payload"}
+        if _flag(body.get("delete_original")):
+            self._delete_original(entry)
+            return 200, {"ok": True}
+        try:
+            text, blocks, _ = self._content(body, surface="response_url")
+        except SlackError as e:
+            return 400, e.body()
+        if _flag(body.get("replace_original")):
+            self._replace_original(entry, text, blocks)
+        return 200, {"ok": True}
+
+    def _linked_message(self, entry: _ResponseUrl) -> Json | None:
+        if entry.channel_id is None or entry.message_ts is None:
+            return None
+        return self._messages.get(entry.channel_id, {}).get(entry.message_ts)
+
+    def _replace_original(self, entry: _ResponseUrl, text: str | None, blocks: list[Json] | None) -> None:
+        message = self._linked_message(entry)
+        if message is None:
+            return
+        message["text"] = text or ""
+        if blocks:
+            message["blocks"] = copy.deepcopy(blocks)
+        else:
+            message.pop("blocks", None)
+        message["edited"] = {"user": self.bot_user_id, "ts": self._next_ts()}
+
+    def _delete_original(self, entry: _ResponseUrl) -> None:
+        if self._linked_message(entry) is not None and entry.channel_id and entry.message_ts:
+            del self._messages[entry.channel_id][entry.message_ts]

@@ -1,0 +1,297 @@
+"""Test harness: a clock, a drainable listener pool, Slack-signed requests, a running bot."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, text
+
+from bot.app import DistillBot, build_bot
+from bot.core.config import Settings
+from bot.server import HttpServer, make_wsgi_app
+from storage.engine import make_engine
+from storage.migrate import upgrade
+from tests.fake_slack import FakeSlack
+
+SIGNING_SECRET = "test-signing-secret-0123456789"
+BOT_TOKEN = "xoxb-fake-bot-token"
+APP_TOKEN = "xapp-fake-app-token"
+TEAM = "T0001"
+POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+class FakeClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start: datetime = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, delta: timedelta) -> None:
+        with self._lock:
+            self._now += delta
+
+
+class DrainableExecutor(ThreadPoolExecutor):
+    """Bolt's listener pool, countable: tests wait until every listener has finished."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=8, thread_name_prefix="listener")
+        self._pending = 0
+        self._idle = threading.Condition()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        with self._idle:
+            self._pending += 1
+        future = super().submit(fn, *args, **kwargs)
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, _future: Future[Any]) -> None:
+        with self._idle:
+            self._pending -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float = 30) -> None:
+        with self._idle:
+            if not self._idle.wait_for(lambda: self._pending == 0, timeout=timeout):
+                raise TimeoutError(f"{self._pending} listener(s) still running after {timeout}s")
+
+
+@dataclass
+class HttpResult:
+    status: int
+    body: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def sign(body: bytes, timestamp: int, secret: str = SIGNING_SECRET) -> str:
+    base = b"v0:" + str(timestamp).encode() + b":" + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def http(
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30,
+) -> HttpResult:
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return HttpResult(response.status, response.read().decode(), dict(response.headers))
+    except urllib.error.HTTPError as error:
+        return HttpResult(error.code, error.read().decode(), dict(error.headers))
+
+
+class SlackSender:
+    """Sends requests to the bot's endpoint the way Slack does: form-encoded and signed."""
+
+    def __init__(self, events_url: str, fake: FakeSlack) -> None:
+        self.events_url = events_url
+        self.fake = fake
+
+    def post(
+        self,
+        body: bytes,
+        *,
+        content_type: str = "application/x-www-form-urlencoded",
+        timestamp: int | None = None,
+        secret: str = SIGNING_SECRET,
+        extra_headers: dict[str, str] | None = None,
+    ) -> HttpResult:
+        timestamp = int(time.time()) if timestamp is None else timestamp
+        headers = {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": str(timestamp),
+            "X-Slack-Signature": sign(body, timestamp, secret),
+            **(extra_headers or {}),
+        }
+        return http("POST", self.events_url, body, headers)
+
+    def command(
+        self, text: str, *, channel: str = "C0PROJECT", user: str = "UALICE", team: str = TEAM, **extra: Any
+    ) -> HttpResult:
+        return self.post(
+            urllib.parse.urlencode(command_payload(self.fake, text, channel, user, team)).encode(), **extra
+        )
+
+    def interact(self, payload: dict[str, Any], **extra: Any) -> HttpResult:
+        return self.post(urllib.parse.urlencode({"payload": json.dumps(payload)}).encode(), **extra)
+
+    def click(
+        self,
+        channel: str,
+        message_ts: str,
+        item_key: str,
+        *,
+        selected: bool,
+        user: str = "UALICE",
+        team: str = TEAM,
+        message: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> HttpResult:
+        """Tick or untick an item on a message as the fake Slack holds it (or a stale copy)."""
+        message = message or self.fake.message(channel, message_ts)
+        return self.interact(
+            click_payload(self.fake, message, channel, item_key, selected, user, team), **extra
+        )
+
+
+def command_payload(fake: FakeSlack, text: str, channel: str, user: str, team: str) -> dict[str, str]:
+    return {
+        "token": "deprecated-verification-token",
+        "team_id": team,
+        "team_domain": "fake",
+        "channel_id": channel,
+        "channel_name": "support-router",
+        "user_id": user,
+        "user_name": user.lower(),
+        "command": "/distill",
+        "text": text,
+        "api_app_id": "A0DISTILL",
+        "is_enterprise_install": "false",
+        "response_url": fake.new_response_url(),
+        "trigger_id": fake.new_trigger_id(),
+    }
+
+
+def click_payload(
+    fake: FakeSlack,
+    message: dict[str, Any],
+    channel: str,
+    item_key: str,
+    selected: bool,
+    user: str,
+    team: str,
+) -> dict[str, Any]:
+    block = next(
+        block
+        for block in message["blocks"]
+        if (block.get("accessory") or {}).get("action_id") == f"item:{item_key}"
+    )
+    checkboxes = block["accessory"]
+    return {
+        "type": "block_actions",
+        "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": team},
+        "api_app_id": "A0DISTILL",
+        "token": "deprecated-verification-token",
+        "container": {
+            "type": "message",
+            "message_ts": message["ts"],
+            "channel_id": channel,
+            "is_ephemeral": False,
+            "thread_ts": message.get("thread_ts"),
+        },
+        "trigger_id": fake.new_trigger_id(),
+        "team": {"id": team, "domain": "fake"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel, "name": "support-router"},
+        "message": message,
+        "state": {"values": {}},
+        "response_url": fake.new_response_url(),
+        "actions": [
+            {
+                "type": "checkboxes",
+                "action_id": checkboxes["action_id"],
+                "block_id": block["block_id"],
+                "selected_options": [checkboxes["options"][0]] if selected else [],
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+
+
+def settings_for(fake: FakeSlack, database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "slack_bot_token": BOT_TOKEN,
+        "slack_signing_secret": SIGNING_SECRET,
+        "slack_api_url": fake.api_url,
+        "database_url": database_url,
+        "host": "127.0.0.1",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+class RunningBot:
+    """The bot serving HTTP on loopback in this process, with an injected clock."""
+
+    def __init__(self, fake: FakeSlack, database_url: str, clock: FakeClock) -> None:
+        self.clock = clock
+        self.executor = DrainableExecutor()
+        self.engine = make_engine(database_url)
+        upgrade(self.engine)
+        self.bot: DistillBot = build_bot(
+            settings_for(fake, database_url), engine=self.engine, clock=clock, listener_executor=self.executor
+        )
+        self.server = HttpServer(make_wsgi_app(self.bot.app, self.engine, SIGNING_SECRET), "127.0.0.1", 0)
+        self._thread = threading.Thread(target=self.server.serve_forever, name="bot-http", daemon=True)
+        self._thread.start()
+        self.base_url = f"http://127.0.0.1:{self.server.port}"
+        self.slack = SlackSender(self.base_url + "/slack/events", fake)
+
+    def settle(self) -> None:
+        """Wait until every listener has finished its work after ack()."""
+        self.executor.wait_idle()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self._thread.join(timeout=10)
+        self.executor.shutdown(wait=True)
+        self.engine.dispose()
+
+
+def create_postgres_database() -> str:
+    """A fresh, empty PostgreSQL database; returns its URL."""
+    name = "distill_test_" + uuid.uuid4().hex[:12]
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_postgres_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def postgres_available() -> bool:
+    try:
+        engine = create_engine(POSTGRES_ADMIN_URL)
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+def dispose(engine: Engine) -> None:
+    engine.dispose()

@@ -1,0 +1,150 @@
+"""Storage on a real SQLite file and on the machine's PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel, select
+
+from storage import queries
+from storage.engine import make_engine, session_scope
+from storage.migrate import upgrade
+from storage.models import MessageKind, PostedMessage, Project, Tick
+from tests.processes import bot_environment, run_cli
+
+NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def _project(session: Session, channel: str = "C1") -> Project:
+    return queries.create_project(
+        session, team_id="T1", channel_id=channel, name="P", checklist="default", started_by="U1", now=NOW
+    )
+
+
+def test_migrations_build_exactly_the_models_schema(engine: Engine) -> None:
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, SQLModel.metadata) == []
+
+
+def test_replicas_migrating_at_once_and_again_is_harmless(database_url: str, tmp_path: Path) -> None:
+    # Alembic keeps per-command state in module globals, so "at once" means processes, as replicas are.
+    env = bot_environment(None, database_url)
+    replicas = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bot", "migrate"], env=env, cwd=tmp_path, stderr=subprocess.PIPE
+        )
+        for _ in range(3)
+    ]
+    outcomes = [
+        (replica.wait(timeout=120), replica.stderr.read() if replica.stderr else b"") for replica in replicas
+    ]
+    assert [code for code, _ in outcomes] == [0, 0, 0], outcomes
+    assert run_cli(["migrate"], env, cwd=tmp_path).returncode == 0
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        assert MigrationContext.configure(connection).get_current_heads() == ("0001",)
+    engine.dispose()
+
+
+def test_one_open_project_per_channel(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        first = _project(session)
+    with pytest.raises(IntegrityError), session_scope(engine) as session:
+        _project(session)
+    with session_scope(engine) as session:
+        _project(session, channel="C2")  # another channel is fine
+        closed = session.get(Project, first.id)
+        assert closed is not None
+        closed.closed_at = NOW
+    with session_scope(engine) as session:
+        _project(session)  # a closed project frees its channel
+
+
+def test_an_item_is_ticked_at_most_once(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        project = _project(session)
+        queries.add_tick(session, project, item_key="a", phase_number=1, user_id="U1", now=NOW)
+    with pytest.raises(IntegrityError), session_scope(engine) as session:
+        project = queries.get_project(session, 1)
+        assert project is not None
+        queries.add_tick(session, project, item_key="a", phase_number=1, user_id="U2", now=NOW)
+    with Session(engine) as session:
+        assert [tick.ticked_by for tick in session.exec(select(Tick)).all()] == ["U1"]
+        assert queries.get_project(session, 1).version == 1  # type: ignore[union-attr]
+
+
+def test_times_go_in_and_come_out_as_aware_utc(engine: Engine) -> None:
+    berlin = datetime(2026, 3, 29, 3, 30, tzinfo=timezone(timedelta(hours=2)))
+    with session_scope(engine) as session:
+        project = _project(session)
+        queries.add_tick(session, project, item_key="a", phase_number=1, user_id="U1", now=berlin)
+    with Session(engine) as session:
+        [tick] = queries.list_ticks(session, 1)
+        assert tick.ticked_at == berlin and tick.ticked_at.tzinfo == UTC
+        assert tick.ticked_at.hour == 1
+    with pytest.raises(Exception, match="naive"), session_scope(engine) as session:
+        _project(session, channel="C9").started_at = datetime(2026, 1, 1)
+        session.flush()
+
+
+def test_only_one_worker_claims_a_message(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        message = queries.add_message(session, _project(session), kind=MessageKind.PHASE, phase_number=1)
+    message_id = message.id or 0
+    results: list[bool] = []
+    barrier = threading.Barrier(4)
+
+    def claim() -> None:
+        barrier.wait()
+        with session_scope(engine) as session:
+            results.append(
+                queries.claim_message(session, message_id, now=NOW, stale_after=timedelta(minutes=2))
+            )
+
+    threads = [threading.Thread(target=claim) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False, False, False, True]
+
+    with session_scope(engine) as session:  # a claim whose worker died is taken over later
+        assert queries.claim_message(
+            session, message_id, now=NOW + timedelta(minutes=3), stale_after=timedelta(minutes=2)
+        )
+        queries.record_posted(session, message_id, ts="1.000100", version=0)
+    with session_scope(engine) as session:  # a posted message is never claimed again
+        assert not queries.claim_message(
+            session, message_id, now=NOW + timedelta(hours=1), stale_after=timedelta(0)
+        )
+
+
+def test_deleting_a_project_removes_its_rows(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        project = _project(session)
+        queries.add_tick(session, project, item_key="a", phase_number=1, user_id="U1", now=NOW)
+        queries.add_message(session, project, kind=MessageKind.PARENT, ts="1.0")
+    with session_scope(engine) as session:
+        queries.delete_project(session, 1)
+    with Session(engine) as session:
+        assert session.exec(select(Tick)).all() == [] and session.exec(select(PostedMessage)).all() == []
+        assert queries.list_tick_events(session, 1) == []
