@@ -139,6 +139,10 @@ class Workflow:
             if project is None:
                 return None
             if project.status == ProjectStatus.STARTING:
+                if project.started_at < self.clock() - CLAIM_TIMEOUT:
+                    # Its starter died before posting anything: let this start take its place.
+                    queries.delete_project(session, project.id or 0)
+                    return None
                 return "This channel's project is being set up right now; its thread appears in a moment."
             link = (
                 f"<{project.permalink}|its checklist thread>" if project.permalink else "its checklist thread"

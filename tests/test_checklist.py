@@ -49,14 +49,14 @@ def _default_data() -> dict:
         (lambda d: d["phases"].append(dict(d["phases"][0])), "phase keys must be unique"),
         (lambda d: d["phases"][0]["items"][0].update(key="Not A Key"), "phases.0.items.0.key"),
         (lambda d: d["phases"][0]["items"][0].update(title="x" * 151), "at most 150 characters"),
-        (lambda d: d["phases"][0]["items"][0].update(reason="x" * 501), "at most 500 characters"),
+        (lambda d: d["phases"][0]["items"][0].update(reason="x" * 401), "at most 400 characters"),
         (lambda d: d["phases"][0].update(title="x" * 101), "at most 100 characters"),
         (lambda d: d["phases"][0].update(items=[]), "at least 1 item"),
         (lambda d: d["phases"][0]["items"][0].pop("reason"), "Field required"),
         (lambda d: d["phases"][0]["items"][0].update(colour="red"), "Extra inputs are not permitted"),
         (
             lambda d: d["phases"][0].update(
-                items=[{"key": f"i{n}", "title": "t" * 150, "reason": "r" * 500} for n in range(20)]
+                items=[{"key": f"i{n}", "title": "t" * 150, "reason": "r" * 400} for n in range(20)]
             ),
             "characters of text",
         ),

@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from bot.rendering.messages import HELP_TEXT
 from storage import queries
+from storage.engine import session_scope
 from tests.checklist_flow import (
     TEMPLATE,
     block_text,
@@ -141,7 +142,8 @@ def test_gate_opens_phase_two_only_after_the_last_phase_one_item(
     assert "Phase 2 of 7" in block_text(parent_of(fake_slack, PROJECT_CHANNEL))
 
 
-def test_full_run_ships_the_project(bot: RunningBot, fake_slack: FakeSlack) -> None:
+def test_full_run_ships_the_project(bot_on_each_db: RunningBot, fake_slack: FakeSlack) -> None:
+    bot = bot_on_each_db
     start(bot)
     for phase_number in range(1, len(TEMPLATE.phases) + 1):
         tick_phase(bot, fake_slack, PROJECT_CHANNEL, phase_number)
@@ -159,7 +161,10 @@ def test_full_run_ships_the_project(bot: RunningBot, fake_slack: FakeSlack) -> N
     assert "shipped" in replies_to_user(fake_slack)[-1]
 
 
-def test_concurrent_ticks_on_stale_messages_both_stand(bot: RunningBot, fake_slack: FakeSlack) -> None:
+def test_concurrent_ticks_on_stale_messages_both_stand(
+    bot_on_each_db: RunningBot, fake_slack: FakeSlack
+) -> None:
+    bot = bot_on_each_db
     start(bot)
     [phase_one] = replies_of(fake_slack, PROJECT_CHANNEL)
     stale = fake_slack.message(PROJECT_CHANNEL, phase_one["ts"])  # both clients drew this version
@@ -181,6 +186,42 @@ def test_concurrent_ticks_on_stale_messages_both_stand(bot: RunningBot, fake_sla
     shown = fake_slack.message(PROJECT_CHANNEL, phase_one["ts"])
     assert [is_ticked(shown, key) for key in items] == [True] * len(items)
     assert f"{len(items)}/{TEMPLATE.item_count} items" in block_text(parent_of(fake_slack, PROJECT_CHANNEL))
+
+
+def test_racing_last_ticks_open_the_next_phase_once(
+    bot_on_each_db: RunningBot, fake_slack: FakeSlack
+) -> None:
+    bot = bot_on_each_db
+    start(bot)
+    [phase_one] = replies_of(fake_slack, PROJECT_CHANNEL)
+    *first, second_last, last = FIRST_PHASE.items
+    for item in first:
+        bot.slack.click(PROJECT_CHANNEL, phase_one["ts"], item.key, selected=True)
+        bot.settle()
+    stale = fake_slack.message(PROJECT_CHANNEL, phase_one["ts"])
+    barrier = threading.Barrier(2)
+
+    def click(item_key: str, user: str) -> None:
+        barrier.wait()
+        bot.slack.click(PROJECT_CHANNEL, phase_one["ts"], item_key, selected=True, user=user, message=stale)
+
+    threads = [
+        threading.Thread(target=click, args=(second_last.key, "UBOB")),
+        threading.Thread(target=click, args=(last.key, "UCAROL")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    bot.settle()
+
+    replies = replies_of(fake_slack, PROJECT_CHANNEL)
+    assert len(replies) == 3, [block_text(reply)[:60] for reply in replies]
+    assert "Phase 1 complete" in block_text(replies[1])
+    assert TEMPLATE.phase(2).title in block_text(replies[2])
+    assert f"{len(FIRST_PHASE.items)}/{TEMPLATE.item_count} items" in block_text(
+        parent_of(fake_slack, PROJECT_CHANNEL)
+    )
 
 
 def test_stale_client_cannot_untick_a_newer_tick(bot: RunningBot, fake_slack: FakeSlack) -> None:
@@ -341,3 +382,26 @@ def test_clicks_from_another_channel_change_nothing(bot: RunningBot, fake_slack:
     assert "another channel" in replies_to_user(fake_slack)[-1]
     with Session(bot.engine) as session:
         assert queries.list_ticks(session, 1) == []
+
+
+def test_a_start_abandoned_by_a_crashed_worker_does_not_block_the_channel(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    with session_scope(bot.engine) as session:  # what a worker killed mid-start leaves behind
+        queries.create_project(
+            session,
+            team_id="T0001",
+            channel_id=PROJECT_CHANNEL,
+            name="Lost",
+            checklist="default",
+            started_by="UBOB",
+            now=bot.clock(),
+        )
+    start(bot)
+    assert "being set up" in replies_to_user(fake_slack)[-1]
+    assert fake_slack.calls_to("chat.postMessage") == []
+
+    bot.clock.advance(timedelta(minutes=3))
+    start(bot)
+    assert "Support-ticket router" in block_text(parent_of(fake_slack, PROJECT_CHANNEL))
+    assert len(replies_of(fake_slack, PROJECT_CHANNEL)) == 1

@@ -20,7 +20,7 @@ DEFAULT_TEMPLATE = "default.yml"
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
 # One section block carries title, reason and the "ticked by" line: 3000 characters at most.
 ItemTitle = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=150)]
-ItemReason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+ItemReason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400)]
 # The header reads "Phase 7 of 7: <title>" and a header holds 150 characters.
 PhaseTitle = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 PhaseIntro = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
@@ -30,6 +30,11 @@ PhaseIntro = Annotated[str, StringConstraints(strip_whitespace=True, max_length=
 MAX_ITEMS_PER_PHASE = 20
 MAX_PHASES = 20
 MAX_PHASE_TEXT = 10_000
+
+
+def sent_length(text: str) -> int:
+    """Characters Slack counts once text is sent as mrkdwn: & < > go escaped, 4 or 5 characters each."""
+    return len(text) + 4 * text.count("&") + 3 * (text.count("<") + text.count(">"))
 
 
 class TemplateError(ValueError):
@@ -54,7 +59,9 @@ class Phase(BaseModel):
 
     @model_validator(mode="after")
     def _fits_one_message(self) -> Phase:
-        text = len(self.intro) + sum(len(item.title) + len(item.reason) for item in self.items)
+        text = sent_length(self.intro) + sum(
+            sent_length(item.title) + sent_length(item.reason) for item in self.items
+        )
         if text > MAX_PHASE_TEXT:
             raise ValueError(
                 f"phase {self.key!r} has {text} characters of text; at most {MAX_PHASE_TEXT} fit"
