@@ -56,10 +56,11 @@ def build_bot(
     template: Template | None = None,
     clock: Clock = utc_now,
     listener_executor: Executor | None = None,
+    client: WebClient | None = None,
 ) -> DistillBot:
     engine = engine or make_engine(settings.database_url)
     template = template or load_template(settings.checklist_file)
-    client = make_web_client(settings)
+    client = client or make_web_client(settings)
     signing_secret = (
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     )

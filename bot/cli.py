@@ -12,7 +12,7 @@ from types import FrameType
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.app import DistillBot, build_bot
+from bot.app import DistillBot, build_bot, make_web_client
 from bot.checklist.template import TemplateError, load_template
 from bot.core.config import ConfigError, Settings, load_settings
 from bot.core.logging import configure_logging
@@ -44,14 +44,16 @@ def main(argv: list[str] | None = None) -> int:
         log.info("database is at the latest schema")
         return 0
 
+    client = make_web_client(settings)
     try:
-        bot = build_bot(settings, engine=engine, template=template)
+        client.auth_test()  # fail fast, and clearly, on a revoked token or an unreachable Slack
     except SlackApiError as error:
         print(f"distill-bot: Slack refused SLACK_BOT_TOKEN ({error.response.get('error')})", file=sys.stderr)
         return EXIT_CONFIG
-    except SlackClientError as error:
-        print(f"distill-bot: cannot reach Slack at SLACK_API_URL: {type(error).__name__}", file=sys.stderr)
+    except (SlackClientError, OSError) as error:
+        print(f"distill-bot: cannot reach Slack at SLACK_API_URL ({error})", file=sys.stderr)
         return 1
+    bot = build_bot(settings, engine=engine, template=template, client=client)
     # Finish anything a previous run left half-posted, without delaying start-up.
     threading.Thread(target=bot.workflow.repair, name="repair", daemon=True).start()
     if settings.socket_mode:

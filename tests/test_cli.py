@@ -107,3 +107,22 @@ def test_a_restarted_bot_keeps_every_tick(
     logs = (tmp_path / "first.log").read_text() + (tmp_path / "second.log").read_text()
     assert "chat.postMessage" in logs or "chat_postMessage" in logs or "POST" in logs  # DEBUG logging was on
     assert BOT_TOKEN not in logs and SIGNING_SECRET not in logs
+
+
+def test_unreachable_slack_or_a_refused_token_is_one_clear_line(
+    tmp_path: Path, fake_slack: FakeSlack
+) -> None:
+    env = bot_environment(None, f"sqlite:///{tmp_path / 'x.db'}", SLACK_API_URL="http://127.0.0.1:9/api/")
+    result = run_cli([], env, cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert (
+        result.stderr.strip().splitlines()[-1].startswith("distill-bot: cannot reach Slack at SLACK_API_URL")
+    )
+
+    env = bot_environment(fake_slack, f"sqlite:///{tmp_path / 'x.db'}", SLACK_BOT_TOKEN="xoxb-revoked-token")
+    result = run_cli([], env, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert (
+        result.stderr.strip().splitlines()[-1] == "distill-bot: Slack refused SLACK_BOT_TOKEN (invalid_auth)"
+    )
+    assert "xoxb-revoked-token" not in result.stderr
