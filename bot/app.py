@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt import App, BoltResponse
@@ -20,6 +21,7 @@ from bot import listeners
 from bot.checklist.template import Template, load_template
 from bot.core.clock import Clock, utc_now
 from bot.core.config import Settings
+from bot.nudges.service import NudgeService
 from bot.workflow import Workflow
 from storage.engine import make_engine
 
@@ -32,6 +34,7 @@ SLACK_TIMEOUT_SECONDS = 10
 class DistillBot:
     app: App
     workflow: Workflow
+    nudges: NudgeService
     engine: Engine
 
 
@@ -72,8 +75,17 @@ def build_bot(
         raise_error_for_unhandled_request=False,
         listener_executor=listener_executor,
     )
-    workflow = Workflow(engine=engine, template=template, slack=client, clock=clock)
-    listeners.register(app, workflow)
+    workflow = Workflow(engine, template, client, clock, default_timezone=settings.default_timezone)
+    nudges = NudgeService(
+        engine,
+        template,
+        client,
+        clock,
+        workflow,
+        default_timezone=settings.default_timezone,
+        lease=timedelta(seconds=settings.nudge_lease_seconds),
+    )
+    listeners.register(app, workflow, nudges)
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
@@ -81,4 +93,4 @@ def build_bot(
         log.error("unhandled %s in a Slack listener", type(error).__name__, exc_info=error)
         return BoltResponse(status=200, body="")
 
-    return DistillBot(app=app, workflow=workflow, engine=engine)
+    return DistillBot(app=app, workflow=workflow, nudges=nudges, engine=engine)

@@ -16,6 +16,7 @@ from bot.app import DistillBot, build_bot, make_web_client
 from bot.checklist.template import TemplateError, load_template
 from bot.core.config import ConfigError, Settings, load_settings
 from bot.core.logging import configure_logging
+from bot.nudges.scheduled import start_nudge_scheduler
 from bot.server import EVENTS_PATH, HttpServer, make_wsgi_app
 from storage.engine import make_engine
 from storage.migrate import upgrade
@@ -56,9 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     bot = build_bot(settings, engine=engine, template=template, client=client)
     # Finish anything a previous run left half-posted, without delaying start-up.
     threading.Thread(target=bot.workflow.repair, name="repair", daemon=True).start()
-    if settings.socket_mode:
-        return _run_socket_mode(bot, settings)
-    return _run_http(bot, settings)
+    scheduler = start_nudge_scheduler(bot.nudges, settings.nudge_poll_seconds)
+    try:
+        if settings.socket_mode:
+            return _run_socket_mode(bot, settings)
+        return _run_http(bot, settings)
+    finally:
+        scheduler.shutdown(wait=False)
 
 
 def _run_http(bot: DistillBot, settings: Settings) -> int:

@@ -8,6 +8,7 @@ converge to what is stored whatever order requests arrive in.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -20,6 +21,8 @@ from sqlmodel import Session
 from bot.checklist import gate
 from bot.checklist.template import Template
 from bot.core.clock import Clock
+from bot.nudges import schedules
+from bot.nudges.timing import zone
 from bot.rendering import messages as render
 from bot.rendering.ids import ItemRef
 from storage import queries
@@ -69,11 +72,20 @@ class ItemClick:
 
 
 class Workflow:
-    def __init__(self, engine: Engine, template: Template, slack: WebClient, clock: Clock) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        template: Template,
+        slack: WebClient,
+        clock: Clock,
+        *,
+        default_timezone: str = "UTC",
+    ) -> None:
         self.engine = engine
         self.template = template
         self.slack = slack
         self.clock = clock
+        self.default_timezone = default_timezone
 
     # --- commands ---------------------------------------------------------------------------
 
@@ -91,6 +103,7 @@ class Workflow:
         if not name:
             name = self._channel_name(request)
 
+        timezone = self._user_timezone(request.user_id)
         try:
             with session_scope(self.engine) as session:
                 project = queries.create_project(
@@ -102,36 +115,93 @@ class Workflow:
                     started_by=request.user_id,
                     now=self.clock(),
                 )
-                view = _view(session, project)
+                project.timezone = timezone
+                project_id = project.id or 0
         except IntegrityError:  # someone started it a moment ago
             return self._existing_project_reply(request.team_id, request.channel_id) or _NO_PROJECT
+        return self._open_thread(
+            project_id, on_failure=lambda session: queries.delete_project(session, project_id)
+        )
 
-        parent = render.parent_message(self.template, view)
+    def _open_thread(self, project_id: int, *, on_failure: Callable[[Session], None]) -> str | None:
+        """Post a new project's (or cycle's) parent message and its open phase in the thread."""
+        with session_scope(self.engine) as session:
+            project = _must_get(session, project_id)
+            parent = render.parent_message(self.template, self.project_view(session, project))
         try:
             response = self.slack.chat_postMessage(
-                channel=request.channel_id, text=parent.text, blocks=parent.blocks, unfurl_links=False
+                channel=project.channel_id, text=parent.text, blocks=parent.blocks, unfurl_links=False
             )
         except SlackClientError as error:
             with session_scope(self.engine) as session:
-                queries.delete_project(session, view.project_id)  # leave nothing half-made
+                on_failure(session)  # leave nothing half-made
             return _cannot_post_reply(error)
 
         ts = str(response["ts"])
-        permalink = self._permalink(request.channel_id, ts)
+        permalink = self._permalink(project.channel_id, ts)
         with session_scope(self.engine) as session:
-            project = _must_get(session, view.project_id)
+            project = _must_get(session, project_id)
             queries.add_message(session, project, kind=MessageKind.PARENT, ts=ts)
             queries.activate_project(session, project, permalink=permalink)
-            queries.add_message(session, project, kind=MessageKind.PHASE, phase_number=1)
-        self.sync(view.project_id)
+            queries.add_message(session, project, kind=MessageKind.PHASE, phase_number=project.current_phase)
+            schedules.on_progress(session, project, self.clock(), self.default_timezone)
+        self.sync(project_id)
         return None
+
+    def start_cycle(self, from_project_id: int, user_id: str) -> str | None:
+        """Re-distill: a new cycle in a new thread, the phases that carry over ticked as they were."""
+        now = self.clock()
+        with session_scope(self.engine) as session:
+            old = queries.get_project(session, from_project_id, for_update=True)
+            if old is None or old.closed_at is not None:
+                return "A newer cycle of this project has already started."
+            if old.status != ProjectStatus.SHIPPED:
+                return "Only a shipped project can start a re-distillation cycle."
+            old.closed_at = now
+            old.version += 1
+            session.add(old)
+            session.flush()  # frees the channel for the new cycle
+            queries.mark_messages_stale(session, old, kinds_and_phases=[(MessageKind.PARENT, 0)])
+            new = queries.create_project(
+                session,
+                team_id=old.team_id,
+                channel_id=old.channel_id,
+                name=old.name,
+                checklist=old.checklist,
+                started_by=user_id,
+                now=now,
+            )
+            new.cycle, new.previous_project_id, new.timezone = old.cycle + 1, old.id, old.timezone
+            new.current_phase = gate.CYCLE_CARRIES_PHASES + 1
+            queries.copy_ticks(session, old, new, up_to_phase=gate.CYCLE_CARRIES_PHASES)
+            queries.copy_schedule_settings(session, old, new)
+            new_id = new.id or 0
+
+        def reopen_old(session: Session) -> None:
+            queries.delete_project(session, new_id)
+            reopened = _must_get(session, from_project_id)
+            reopened.closed_at = None
+            session.add(reopened)
+
+        reply = self._open_thread(new_id, on_failure=reopen_old)
+        self.sync(from_project_id)
+        return reply
 
     def status(self, team_id: str, channel_id: str) -> str:
         with session_scope(self.engine) as session:
             project = queries.get_open_project(session, team_id, channel_id)
             if project is None or project.status == ProjectStatus.STARTING:
                 return _NO_PROJECT
-            return render.status_text(self.template, _view(session, project))
+            status = render.status_text(self.template, self.project_view(session, project))
+            return f"{status}\n{schedules.next_nudge_line(session, project, self.default_timezone)}"
+
+    def _user_timezone(self, user_id: str) -> str | None:
+        """The starter's time zone from their Slack profile, if Slack tells us and we know it."""
+        try:
+            name = str(self.slack.users_info(user=user_id)["user"]["tz"])
+            return zone(name).key
+        except (SlackClientError, KeyError, TypeError, ValueError):
+            return None
 
     def _existing_project_reply(self, team_id: str, channel_id: str) -> str | None:
         with session_scope(self.engine) as session:
@@ -175,13 +245,10 @@ class Workflow:
         """Apply one checkbox click; returns an explanation for the user when it changes nothing."""
         with session_scope(self.engine) as session:
             project = queries.get_project(session, click.ref.project_id, for_update=True)
-            if (
-                project is None
-                or project.team_id != click.team_id
-                or project.channel_id != click.channel_id
-                or project.closed_at is not None
-            ):
+            if project is None or (project.team_id, project.channel_id) != (click.team_id, click.channel_id):
                 return "That checklist belongs to a project in another channel, or no longer exists."
+            if project.closed_at is not None:
+                return "That checklist is from an earlier cycle and is read-only; the newest thread goes on."
             if project.status == ProjectStatus.STARTING:
                 return "This project is still being set up; try again in a moment."
 
@@ -247,6 +314,7 @@ class Workflow:
                     session, project, kind=MessageKind.PHASE, phase_number=after.current_phase
                 )
         session.add(project)
+        schedules.on_progress(session, project, now, self.default_timezone)
         queries.mark_messages_stale(session, project, kinds_and_phases=stale)
 
     # --- keeping Slack in step --------------------------------------------------------------
@@ -323,8 +391,11 @@ class Workflow:
                 if _must_get_message(session, message_id).wanted_version == wanted:
                     return
 
+    def project_view(self, session: Session, project: Project) -> render.ProjectView:
+        return _project_view(session, project)
+
     def _render(self, session: Session, project: Project, message: PostedMessage) -> render.Message:
-        view = _view(session, project)
+        view = self.project_view(session, project)
         if message.kind == MessageKind.PARENT:
             return render.parent_message(self.template, view)
         if message.kind == MessageKind.PHASE:
@@ -332,9 +403,11 @@ class Workflow:
         return render.phase_done_message(self.template, view, message.phase_number)
 
 
-def _view(session: Session, project: Project) -> render.ProjectView:
+def _project_view(session: Session, project: Project) -> render.ProjectView:
     ticks = queries.list_ticks(session, project.id or 0)
     return render.ProjectView(
+        cycle=project.cycle,
+        closed=project.closed_at is not None,
         project_id=project.id or 0,
         name=project.name,
         started_by=project.started_by,

@@ -54,6 +54,18 @@ class Project(SQLModel, table=True):
     permalink: str | None = Field(default=None, max_length=500)
     shipped_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     closed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    # Re-distillation opens a new cycle: a new row in the same channel, the old one closed.
+    cycle: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    previous_project_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("project.id", name="fk_project_previous_project_id")),
+    )
+    # IANA name; None means the workspace default (settings).
+    timezone: str | None = Field(default=None, max_length=64)
+    # The last tick, untick or phase change: stall reminders count from here.
+    last_activity_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    # Set when Slack refuses the project's nudges for good (archived channel, bot removed).
+    nudges_paused_reason: str | None = Field(default=None, max_length=200)
 
 
 class Tick(SQLModel, table=True):
@@ -107,3 +119,58 @@ class PostedMessage(SQLModel, table=True):
     rendered_version: int = -1
     # Set while one worker posts the message, so that no other posts it again.
     claimed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class ScheduleKind:
+    STALL = "stall"  # the current phase has had no tick for a while
+    DRIFT = "drift"  # after shipping: check live traffic for drift
+    REDISTILL = "redistill"  # after shipping: review whether to re-distill
+
+
+class Schedule(SQLModel, table=True):
+    """One kind of reminder for one project; the next due time is derived and kept here."""
+
+    __table_args__ = (UniqueConstraint("project_id", "kind", name="uq_schedule_project_kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(sa_column=_project_fk())
+    kind: str = Field(max_length=16)
+    enabled: bool = True
+    every_days: int
+    at_time: str | None = Field(default=None, max_length=5)  # "HH:MM" local, or any working hour
+    # The next one falls `delay_days` (else `every_days`) local days after `anchor_at`.
+    anchor_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    delay_days: int | None = None
+    next_due_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True)
+    )
+
+
+class NudgeStatus:
+    PENDING = "pending"
+    SENDING = "sending"  # leased by one worker until lease_until
+    SENT = "sent"
+    SKIPPED = "skipped"
+
+
+class Nudge(SQLModel, table=True):
+    """One reminder occurrence: due once, posted at most once, answered at most once."""
+
+    __table_args__ = (UniqueConstraint("project_id", "kind", "due_at", name="uq_nudge_occurrence"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(sa_column=_project_fk())
+    kind: str = Field(max_length=16)
+    due_at: datetime = Field(sa_column=_utc())
+    status: str = Field(default=NudgeStatus.PENDING, max_length=16, index=True)
+    skip_reason: str | None = Field(default=None, max_length=200)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_column=_utc())
+    lease_token: str | None = Field(default=None, max_length=36)
+    lease_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    last_error: str | None = Field(default=None, max_length=100)
+    ts: str | None = Field(default=None, max_length=32)
+    sent_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    answer: str | None = Field(default=None, max_length=32)
+    answered_by: str | None = Field(default=None, max_length=32)
+    answered_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))

@@ -7,7 +7,17 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
-from storage.models import MessageKind, PostedMessage, Project, ProjectStatus, Tick, TickEvent
+from storage.models import (
+    MessageKind,
+    Nudge,
+    NudgeStatus,
+    PostedMessage,
+    Project,
+    ProjectStatus,
+    Schedule,
+    Tick,
+    TickEvent,
+)
 
 # --- projects -------------------------------------------------------------------------------
 
@@ -76,6 +86,23 @@ def list_ticks(session: Session, project_id: int) -> list[Tick]:
 
 def get_tick(session: Session, project_id: int, item_key: str) -> Tick | None:
     return session.exec(select(Tick).where(Tick.project_id == project_id, Tick.item_key == item_key)).first()
+
+
+def copy_ticks(session: Session, source: Project, target: Project, *, up_to_phase: int) -> None:
+    """Carry ticks over to a new cycle as they stand: same who and when."""
+    for tick in list_ticks(session, _id(source)):
+        if tick.phase_number <= up_to_phase:
+            session.add(
+                Tick(
+                    project_id=_id(target),
+                    item_key=tick.item_key,
+                    phase_number=tick.phase_number,
+                    ticked_by=tick.ticked_by,
+                    ticked_at=tick.ticked_at,
+                    version=0,
+                )
+            )
+    session.flush()
 
 
 def list_tick_events(session: Session, project_id: int) -> list[TickEvent]:
@@ -234,3 +261,124 @@ def list_stale_messages(session: Session) -> list[PostedMessage]:
             )
         ).all()
     )
+
+
+# --- schedules and nudges ------------------------------------------------------------------
+
+
+def list_schedules(session: Session, project_id: int) -> list[Schedule]:
+    return list(session.exec(select(Schedule).where(Schedule.project_id == project_id)).all())
+
+
+def copy_schedule_settings(session: Session, source: Project, target: Project) -> None:
+    """A new cycle keeps the team's intervals, times and on/off choices (not the due times)."""
+    for schedule in list_schedules(session, _id(source)):
+        session.add(
+            Schedule(
+                project_id=_id(target),
+                kind=schedule.kind,
+                enabled=schedule.enabled,
+                every_days=schedule.every_days,
+                at_time=schedule.at_time,
+            )
+        )
+    session.flush()
+
+
+def add_schedule(session: Session, project_id: int, *, kind: str, every_days: int) -> Schedule:
+    schedule = Schedule(project_id=project_id, kind=kind, every_days=every_days)
+    session.add(schedule)
+    session.flush()
+    return schedule
+
+
+def lock_due_schedules(session: Session, *, now: datetime, limit: int) -> list[tuple[Schedule, Project]]:
+    """Due schedules of open, unpaused projects, locked; other replicas skip past them."""
+    statement = (
+        select(Schedule, Project)
+        .join(Project, col(Project.id) == col(Schedule.project_id))
+        .where(
+            col(Schedule.next_due_at) <= now,
+            col(Schedule.enabled).is_(True),
+            col(Project.closed_at).is_(None),
+            col(Project.nudges_paused_reason).is_(None),
+        )
+        .order_by(col(Schedule.next_due_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=Schedule)  # type: ignore[arg-type]
+    )
+    return [(schedule, project) for schedule, project in session.exec(statement).all()]
+
+
+def add_nudge(
+    session: Session,
+    project_id: int,
+    *,
+    kind: str,
+    due_at: datetime,
+    status: str,
+    next_attempt_at: datetime,
+    skip_reason: str | None = None,
+) -> Nudge:
+    nudge = Nudge(
+        project_id=project_id,
+        kind=kind,
+        due_at=due_at,
+        status=status,
+        next_attempt_at=next_attempt_at,
+        skip_reason=skip_reason,
+    )
+    session.add(nudge)
+    session.flush()
+    return nudge
+
+
+def lock_claimable_nudges(session: Session, *, now: datetime, limit: int) -> list[Nudge]:
+    """Nudges ready to send, and those whose sender's lease ran out; locked, skipping others' rows."""
+    statement = (
+        select(Nudge)
+        .join(Project, col(Project.id) == col(Nudge.project_id))
+        .where(
+            or_(
+                (col(Nudge.status) == NudgeStatus.PENDING) & (col(Nudge.next_attempt_at) <= now),
+                (col(Nudge.status) == NudgeStatus.SENDING) & (col(Nudge.lease_until) < now),
+            ),
+            col(Project.nudges_paused_reason).is_(None),
+        )
+        .order_by(col(Nudge.next_attempt_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=Nudge)  # type: ignore[arg-type]
+    )
+    return list(session.exec(statement).all())
+
+
+def get_nudge(session: Session, nudge_id: int, *, for_update: bool = False) -> Nudge | None:
+    statement = select(Nudge).where(Nudge.id == nudge_id)
+    if for_update:
+        statement = statement.with_for_update()
+    return session.exec(statement).first()
+
+
+def finish_nudge(session: Session, nudge_id: int, lease_token: str, **values: object) -> bool:
+    """Record how a leased send ended; False when the lease was lost to another worker."""
+    result = session.execute(
+        update(Nudge)
+        .where(col(Nudge.id) == nudge_id, col(Nudge.lease_token) == lease_token)
+        .values(lease_token=None, lease_until=None, **values)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def list_nudges(session: Session, project_id: int | None = None) -> list[Nudge]:
+    statement = select(Nudge).order_by(col(Nudge.id))
+    if project_id is not None:
+        statement = statement.where(Nudge.project_id == project_id)
+    return list(session.exec(statement).all())
+
+
+def last_answered_nudge(session: Session, project_id: int, kind: str) -> Nudge | None:
+    return session.exec(
+        select(Nudge)
+        .where(Nudge.project_id == project_id, Nudge.kind == kind, col(Nudge.answer).is_not(None))
+        .order_by(col(Nudge.answered_at).desc())
+    ).first()

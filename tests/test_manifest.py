@@ -55,3 +55,5 @@ def test_manifest_asks_for_the_scopes_the_bot_uses() -> None:
     # chat:write.public lets the bot post in public channels it was not invited to; it needs chat:write.
     assert "chat:write.public" in scopes
     assert {"channels:read", "groups:read"} <= scopes  # conversations.info, for the default project name
+    assert {"channels:history", "groups:history"} <= scopes  # conversations.replies: was a nudge posted?
+    assert "users:read" in scopes  # users.info: the starter's time zone

@@ -10,6 +10,10 @@ from enum import Enum
 
 from bot.checklist.template import Item, Template
 
+# A re-distillation cycle keeps the scoping and the committed success bars (the first two
+# phases) as they stand, and reopens everything from data preparation on.
+CYCLE_CARRIES_PHASES = 2
+
 
 class Change(Enum):
     TICK = "tick"

@@ -27,6 +27,18 @@ class Settings(BaseSettings):
     host: str = "0.0.0.0"
     checklist_file: Path | None = None
     log_level: str = "INFO"
+    # Nudges: the zone for projects whose starter's zone is unknown, how often each replica
+    # looks for due nudges, and how long a replica may hold a nudge it is sending.
+    default_timezone: str = "UTC"
+    nudge_poll_seconds: Annotated[int, Field(ge=1, le=3600)] = 30
+    nudge_lease_seconds: Annotated[int, Field(ge=1, le=3600)] = 300
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from bot.nudges.timing import zone
+
+        return zone(value).key
 
     @field_validator("slack_bot_token")
     @classmethod

@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
+from bot.nudges.service import NudgeService
 from bot.rendering.messages import HELP_TEXT
 from bot.workflow import StartRequest, Workflow
 
@@ -16,7 +17,10 @@ COMMAND = "/distill"
 UNEXPECTED = "Something went wrong on my side and nothing was changed. Please try again."
 
 
-def register(app: App, workflow: Workflow) -> None:
+SUBCOMMANDS = {"start", "status", "schedule", "timezone"}
+
+
+def register(app: App, workflow: Workflow, nudges: NudgeService) -> None:
     @app.command(COMMAND)
     def distill(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         text = str(command.get("text") or "").strip()
@@ -25,7 +29,7 @@ def register(app: App, workflow: Workflow) -> None:
         if subcommand in {"", "help"}:
             ack(text=HELP_TEXT, response_type="ephemeral")
             return
-        if subcommand not in {"start", "status"}:
+        if subcommand not in SUBCOMMANDS:
             ack(text=f"I don't know `{COMMAND} {subcommand[:40]}`.\n{HELP_TEXT}", response_type="ephemeral")
             return
         ack()  # everything below may wait on the database or Slack
@@ -34,8 +38,13 @@ def register(app: App, workflow: Workflow) -> None:
             str(command.get(key) or "") for key in ("team_id", "channel_id", "user_id")
         )
         try:
+            reply: str | None
             if subcommand == "status":
-                reply: str | None = workflow.status(team_id, channel_id)
+                reply = workflow.status(team_id, channel_id)
+            elif subcommand == "schedule":
+                reply = nudges.schedule_command(team_id, channel_id, argument)
+            elif subcommand == "timezone":
+                reply = nudges.timezone_command(team_id, channel_id, argument)
             else:
                 reply = workflow.start(
                     StartRequest(

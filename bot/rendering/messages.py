@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.checklist.gate import open_items
+from bot.checklist.gate import CYCLE_CARRIES_PHASES, open_items
 from bot.checklist.template import Template
 from bot.rendering.ids import ItemRef, item_action_id, item_block_id
 
@@ -39,6 +39,8 @@ class ProjectView:
     ticks: Mapping[str, TickView] = field(default_factory=dict)
     shipped_at: datetime | None = None
     permalink: str | None = None
+    cycle: int = 1
+    closed: bool = False  # a later cycle has taken over
 
     @property
     def ticked_keys(self) -> set[str]:
@@ -59,6 +61,9 @@ HELP_TEXT = "\n".join(
         "• `/distill start [project name]`: open the project's checklist thread "
         "(the name defaults to the channel's)",
         "• `/distill status`: where the project stands, what is still open, and a link to the thread",
+        "• `/distill schedule`: the project's nudges and when each comes next "
+        "(`/distill schedule drift every 14d`, `... at 10:00`, `... off`)",
+        "• `/distill timezone Area/City`: the time zone nudges follow",
         "• `/distill help`: this list",
         "Tick items in the thread; each phase opens when every item of the one before is ticked.",
     ]
@@ -101,6 +106,13 @@ def parent_message(template: Template, view: ProjectView) -> Message:
             f"*Phase {view.current_phase} of {len(template.phases)}: {escape(phase.title)}*"
             f" · {ticked}/{total} items"
         )
+    cycle = ""
+    if view.cycle > 1:
+        cycle = (
+            f"Cycle {view.cycle}: phases 1–{CYCLE_CARRIES_PHASES} carried over from cycle {view.cycle - 1} · "
+        )
+    if view.closed:
+        standing += f"\n:lock: Cycle {view.cycle} is closed; work goes on in cycle {view.cycle + 1}."
     return Message(
         text=f"Distillation checklist for {escape(view.name)}: {progress_line(template, view)}",
         blocks=[
@@ -111,7 +123,7 @@ def parent_message(template: Template, view: ProjectView) -> Message:
                 "elements": [
                     {
                         "type": "mrkdwn",
-                        "text": f"Started by <@{view.started_by}> {slack_date(view.started_at)}"
+                        "text": f"{cycle}Started by <@{view.started_by}> {slack_date(view.started_at)}"
                         f" · {escape(template.title)} · the phases are in this thread",
                     }
                 ],

@@ -1,0 +1,1 @@
+"""Nudges: stalled-phase reminders and, once a student ships, drift checks and re-distillation reviews."""

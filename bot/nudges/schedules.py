@@ -1,0 +1,111 @@
+"""Each project's schedules: created with defaults, re-armed when the project moves."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from bot.nudges import rules
+from bot.nudges.timing import zone
+from bot.rendering import nudges as render
+from storage import queries
+from storage.models import Project, ProjectStatus, Schedule
+
+
+def project_zone(project: Project, default_timezone: str) -> ZoneInfo:
+    try:
+        return zone(project.timezone or default_timezone)
+    except ValueError:  # a zone this machine's tz database no longer has
+        return zone(default_timezone)
+
+
+def ensure_schedules(session: Session, project: Project) -> dict[str, Schedule]:
+    """The project's schedules by kind, created with the default intervals when missing."""
+    existing = {schedule.kind: schedule for schedule in queries.list_schedules(session, project.id or 0)}
+    for kind in rules.SCHEDULED_KINDS:
+        if kind not in existing:
+            existing[kind] = queries.add_schedule(
+                session, project.id or 0, kind=kind, every_days=rules.DEFAULT_EVERY_DAYS[kind]
+            )
+    return existing
+
+
+def cadence_of(schedule: Schedule) -> rules.Cadence:
+    return rules.Cadence(
+        enabled=schedule.enabled,
+        every_days=schedule.every_days,
+        at=time.fromisoformat(schedule.at_time) if schedule.at_time else None,
+        anchor_at=schedule.anchor_at,
+        delay_days=schedule.delay_days,
+    )
+
+
+def store_cadence(session: Session, schedule: Schedule, cadence: rules.Cadence, tz: ZoneInfo) -> None:
+    schedule.enabled = cadence.enabled
+    schedule.every_days = cadence.every_days
+    schedule.at_time = cadence.at.strftime("%H:%M") if cadence.at else None
+    schedule.anchor_at = cadence.anchor_at
+    schedule.delay_days = cadence.delay_days
+    schedule.next_due_at = cadence.next_due(tz)
+    session.add(schedule)
+
+
+def on_progress(session: Session, project: Project, now: datetime, default_timezone: str) -> None:
+    """Re-arm after a tick, an untick, a phase opening or shipping: the stall count starts
+    again; shipping stops stall reminders and starts the maintenance schedules."""
+    tz = project_zone(project, default_timezone)
+    schedules = ensure_schedules(session, project)
+    shipped = project.status == ProjectStatus.SHIPPED
+    project.last_activity_at = now
+    session.add(project)
+    stall = cadence_of(schedules[rules.STALL])
+    if shipped:
+        stall = rules.Cadence(stall.enabled, stall.every_days, stall.at, anchor_at=None)
+    else:
+        stall = rules.Cadence(stall.enabled, stall.every_days, stall.at, now, rules.STALL_AFTER_DAYS)
+    store_cadence(session, schedules[rules.STALL], stall, tz)
+    for kind in (rules.DRIFT, rules.REDISTILL):
+        cadence = cadence_of(schedules[kind])
+        if shipped and cadence.anchor_at is None:
+            cadence = cadence.after(now)
+        store_cadence(session, schedules[kind], cadence, tz)
+
+
+def refresh(session: Session, project: Project, default_timezone: str) -> None:
+    """Recompute next due times after a change of settings or time zone."""
+    tz = project_zone(project, default_timezone)
+    for schedule in ensure_schedules(session, project).values():
+        store_cadence(session, schedule, cadence_of(schedule), tz)
+
+
+def describe(session: Session, project: Project, default_timezone: str) -> str:
+    """The `/distill schedule` answer."""
+    tz = project_zone(project, default_timezone)
+    lines = []
+    for kind, schedule in ensure_schedules(session, project).items():
+        when = f"at {schedule.at_time}" if schedule.at_time else "in working hours"
+        if kind == rules.STALL:
+            cadence = f"after {rules.STALL_AFTER_DAYS} days without a tick, then every {schedule.every_days}d"
+        else:
+            cadence = f"every {schedule.every_days}d once shipped"
+        state = "off" if not schedule.enabled else f"next: {render.next_due_text(schedule.next_due_at, tz)}"
+        lines.append((rules.KIND_LABELS[kind], f"{cadence}, {when} · {state}"))
+    return render.schedule_text(lines, tz, project.nudges_paused_reason)
+
+
+def next_nudge_line(session: Session, project: Project, default_timezone: str) -> str:
+    """For `/distill status`: the next nudge, or why none will come."""
+    if project.nudges_paused_reason:
+        return f":double_vertical_bar: Nudges are paused: {project.nudges_paused_reason}"
+    due = [
+        (schedule.next_due_at, schedule.kind)
+        for schedule in ensure_schedules(session, project).values()
+        if schedule.enabled and schedule.next_due_at
+    ]
+    if not due:
+        return "No nudge is scheduled."
+    moment, kind = min(due)
+    tz = project_zone(project, default_timezone)
+    return f"Next nudge: {rules.NEXT_LABELS[kind]}, {render.next_due_text(moment, tz)}."

@@ -1,0 +1,377 @@
+"""Nudges from database to Slack: due occurrences become rows, rows are leased, posted once.
+
+Every replica runs the same loop (driven by APScheduler, see scheduled.py). Exactly-once
+comes from the database, not from the scheduler: a due schedule is turned into nudge rows
+under a row lock that other replicas skip; a nudge is leased before it is posted; and a
+worker that takes over an expired lease first asks Slack whether the nudge was already
+posted (each nudge carries its id in the message metadata), so a crash between Slack's
+"ok" and the database's commit never posts twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from bot.checklist.template import Template
+from bot.core.clock import Clock
+from bot.nudges import rules, schedules
+from bot.nudges.timing import working_moment, zone
+from bot.rendering import nudges as render
+from storage import queries
+from storage.engine import session_scope
+from storage.models import Nudge, NudgeStatus, Project, ProjectStatus
+
+if TYPE_CHECKING:
+    from bot.workflow import Workflow
+
+log = logging.getLogger(__name__)
+
+METADATA_EVENT = "distill_nudge"
+BATCH = 20
+MAX_BACKOFF = timedelta(hours=1)
+# Slack errors that no retry fixes: pause the project's nudges until someone acts.
+PAUSING_ERRORS = {
+    "is_archived": "the channel is archived. Unarchive it, then run `/distill schedule resume`.",
+    "channel_not_found": "I can no longer see the channel. Invite me, then run `/distill schedule resume`.",
+    "not_in_channel": "I was removed from the channel. Invite me back, then run `/distill schedule resume`.",
+}
+
+
+@dataclass(frozen=True)
+class NudgeClick:
+    team_id: str
+    channel_id: str
+    user_id: str
+    nudge_id: int
+    answer: rules.Answer
+
+
+class NudgeService:
+    def __init__(
+        self,
+        engine: Engine,
+        template: Template,
+        slack: WebClient,
+        clock: Clock,
+        workflow: Workflow,
+        *,
+        default_timezone: str,
+        lease: timedelta,
+    ) -> None:
+        self.engine = engine
+        self.template = template
+        self.slack = slack
+        self.clock = clock
+        self.workflow = workflow
+        self.default_timezone = default_timezone
+        self.lease = lease
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def run_due(self) -> int:
+        """One pass: turn due schedules into nudges, then send what is ready. Returns sends."""
+        while self._materialize_batch():
+            pass
+        sent = 0
+        while claimed := self._claim_batch():
+            sent += sum(self._deliver(nudge_id, token) for nudge_id, token in claimed)
+        return sent
+
+    def _materialize_batch(self) -> bool:
+        now = self.clock()
+        with session_scope(self.engine) as session:
+            due = queries.lock_due_schedules(session, now=now, limit=BATCH)
+            for schedule, project in due:
+                tz = schedules.project_zone(project, self.default_timezone)
+                cadence = schedules.cadence_of(schedule)
+                occurrences = rules.due_occurrences(cadence, tz, now)
+                *superseded, latest = occurrences
+                for missed in superseded:
+                    queries.add_nudge(
+                        session,
+                        project.id or 0,
+                        kind=schedule.kind,
+                        due_at=missed,
+                        status=NudgeStatus.SKIPPED,
+                        next_attempt_at=missed,
+                        skip_reason="superseded: a later one fell due while the bot was down",
+                    )
+                # A late one (the bot was down) still waits for working hours.
+                queries.add_nudge(
+                    session,
+                    project.id or 0,
+                    kind=schedule.kind,
+                    due_at=latest,
+                    status=NudgeStatus.PENDING,
+                    next_attempt_at=working_moment(max(latest, now), tz),
+                )
+                schedules.store_cadence(session, schedule, cadence.after(latest), tz)
+            return len(due) == BATCH
+
+    def _claim_batch(self) -> list[tuple[int, str]]:
+        now = self.clock()
+        claimed = []
+        with session_scope(self.engine) as session:
+            for nudge in queries.lock_claimable_nudges(session, now=now, limit=BATCH):
+                token = str(uuid.uuid4())
+                nudge.status = NudgeStatus.SENDING
+                nudge.lease_token = token
+                nudge.lease_until = now + self.lease
+                nudge.attempts += 1
+                session.add(nudge)
+                claimed.append((nudge.id or 0, token))
+        return claimed
+
+    def _deliver(self, nudge_id: int, token: str) -> bool:
+        with session_scope(self.engine) as session:
+            nudge = _must(queries.get_nudge(session, nudge_id))
+            project = _must(queries.get_project(session, nudge.project_id))
+            thread_ts = queries.get_thread_ts(session, project.id or 0)
+            skip = self._skip_reason(session, nudge, project)
+            content = render.nudge_message(
+                self.template, self.workflow.project_view(session, project), _view(session, nudge)
+            )
+            attempts = nudge.attempts
+        if skip or thread_ts is None:
+            return self._finish(nudge_id, token, status=NudgeStatus.SKIPPED, skip_reason=skip or "no thread")
+        try:
+            if attempts > 1 and (ts := self._posted_before(project.channel_id, thread_ts, nudge_id)):
+                return self._finish(nudge_id, token, status=NudgeStatus.SENT, ts=ts, sent_at=self.clock())
+            response = self.slack.chat_postMessage(
+                channel=project.channel_id,
+                thread_ts=thread_ts,
+                text=content.text,
+                blocks=content.blocks,
+                metadata={"event_type": METADATA_EVENT, "event_payload": {"nudge_id": nudge_id}},
+                unfurl_links=False,
+            )
+        except SlackApiError as error:
+            reason = str(error.response.get("error", "unknown_error"))
+            if reason in PAUSING_ERRORS:
+                self._pause(project.id or 0, PAUSING_ERRORS[reason])
+                return self._finish(nudge_id, token, status=NudgeStatus.PENDING, last_error=reason)
+            return self._retry_later(nudge_id, token, attempts, reason)
+        except (SlackClientError, OSError) as error:  # timeouts and dropped connections
+            return self._retry_later(nudge_id, token, attempts, type(error).__name__)
+        return self._finish(
+            nudge_id, token, status=NudgeStatus.SENT, ts=str(response["ts"]), sent_at=self.clock()
+        )
+
+    def _skip_reason(self, session: Session, nudge: Nudge, project: Project) -> str | None:
+        """Why a nudge became pointless between falling due and being sent, if it did."""
+        if project.closed_at is not None:
+            return "the project moved on to a new cycle"
+        if nudge.kind == rules.REDISTILL_OFFER:
+            return None
+        wanted_status = ProjectStatus.ACTIVE if nudge.kind == rules.STALL else ProjectStatus.SHIPPED
+        if project.status != wanted_status:
+            return "the project is no longer in that stage"
+        schedule = schedules.ensure_schedules(session, project)[nudge.kind]
+        if not schedule.enabled:
+            return "its schedule was turned off"
+        if schedule.anchor_at is not None and schedule.anchor_at > nudge.due_at:
+            return "superseded by later progress or an answer"
+        return None
+
+    def _posted_before(self, channel: str, thread_ts: str, nudge_id: int) -> str | None:
+        """The ts of this nudge if an earlier attempt posted it (read back from Slack)."""
+        cursor = None
+        for _ in range(20):
+            response = self.slack.conversations_replies(
+                channel=channel, ts=thread_ts, include_all_metadata=True, limit=200, cursor=cursor
+            )
+            for message in response.get("messages") or []:
+                metadata = message.get("metadata") or {}
+                if (
+                    metadata.get("event_type") == METADATA_EVENT
+                    and (metadata.get("event_payload") or {}).get("nudge_id") == nudge_id
+                ):
+                    return str(message["ts"])
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+        return None
+
+    def _retry_later(self, nudge_id: int, token: str, attempts: int, reason: str) -> bool:
+        log.warning("nudge %s not sent (%s); retrying later", nudge_id, reason)
+        backoff = min(timedelta(minutes=1) * 2 ** (attempts - 1), MAX_BACKOFF)
+        self._finish(
+            nudge_id,
+            token,
+            status=NudgeStatus.PENDING,
+            next_attempt_at=self.clock() + backoff,
+            last_error=reason,
+        )
+        return False
+
+    def _finish(self, nudge_id: int, token: str, **values: Any) -> bool:
+        with session_scope(self.engine) as session:
+            kept = queries.finish_nudge(session, nudge_id, token, **values)
+        if not kept:
+            log.warning("nudge %s: lease lost to another worker", nudge_id)
+        return kept and values.get("status") == NudgeStatus.SENT
+
+    def _pause(self, project_id: int, reason: str) -> None:
+        log.warning("pausing nudges of project %s: %s", project_id, reason)
+        with session_scope(self.engine) as session:
+            project = _must(queries.get_project(session, project_id, for_update=True))
+            project.nudges_paused_reason = reason
+            session.add(project)
+
+    # --- buttons ----------------------------------------------------------------------------
+
+    def answer(self, click: NudgeClick) -> str | None:
+        """Record a button press on a nudge; returns an explanation when it changes nothing."""
+        now = self.clock()
+        start_cycle_from: int | None = None
+        with session_scope(self.engine) as session:
+            nudge = queries.get_nudge(session, click.nudge_id, for_update=True)
+            project = queries.get_project(session, nudge.project_id) if nudge else None
+            if (
+                nudge is None
+                or project is None
+                or (project.team_id, project.channel_id)
+                != (
+                    click.team_id,
+                    click.channel_id,
+                )
+            ):
+                return "That reminder belongs to a project in another channel, or no longer exists."
+            if not click.answer.answers(nudge.kind):
+                return "That button does not belong to this reminder."
+            if nudge.answer is not None:
+                return f"<@{nudge.answered_by}> already answered this reminder: {_answer_label(nudge)}."
+            if project.closed_at is not None:
+                return "This project has moved on to a new cycle; its old reminders are read-only."
+            nudge.answer, nudge.answered_by, nudge.answered_at = click.answer.key, click.user_id, now
+            session.add(nudge)
+            self._apply_answer(session, project, nudge, click, now)
+            if click.answer is rules.Answer.START_REDISTILL:
+                start_cycle_from = project.id
+            message_ts, channel = nudge.ts, project.channel_id
+            content = render.nudge_message(
+                self.template, self.workflow.project_view(session, project), _view(session, nudge)
+            )
+        if message_ts:
+            try:
+                self.slack.chat_update(
+                    channel=channel, ts=message_ts, text=content.text, blocks=content.blocks
+                )
+            except SlackClientError as error:
+                log.warning("could not update nudge %s: %s", click.nudge_id, type(error).__name__)
+        reply = None
+        if start_cycle_from is not None:
+            reply = self.workflow.start_cycle(start_cycle_from, click.user_id)
+        self.run_due()  # a drift report's offer goes out now
+        return reply
+
+    def _apply_answer(
+        self, session: Session, project: Project, nudge: Nudge, click: NudgeClick, now: datetime
+    ) -> None:
+        answer = click.answer
+        if answer is rules.Answer.START_REDISTILL:
+            return
+        tz = schedules.project_zone(project, self.default_timezone)
+        schedule = schedules.ensure_schedules(session, project)[answer.kind]
+        cadence = schedules.cadence_of(schedule).after(now)
+        if answer.snooze_days is not None:
+            cadence = rules.Cadence(cadence.enabled, cadence.every_days, cadence.at, now, answer.snooze_days)
+        schedules.store_cadence(session, schedule, cadence, tz)
+        if answer is rules.Answer.DRIFT_FOUND:
+            queries.add_nudge(
+                session,
+                project.id or 0,
+                kind=rules.REDISTILL_OFFER,
+                due_at=now,
+                status=NudgeStatus.PENDING,
+                next_attempt_at=now,
+            )
+
+    # --- commands ---------------------------------------------------------------------------
+
+    def schedule_command(self, team_id: str, channel_id: str, argument: str) -> str:
+        argument = argument.strip()
+        with session_scope(self.engine) as session:
+            project = queries.get_open_project(session, team_id, channel_id)
+            if project is None or project.status == ProjectStatus.STARTING:
+                return (
+                    "There is no distillation project in this channel yet. Start one with `/distill start`."
+                )
+            if argument.lower() == "resume":
+                project.nudges_paused_reason = None
+                session.add(project)
+            elif argument:
+                try:
+                    change = rules.parse_schedule_change(argument)
+                except ValueError as error:
+                    return str(error)
+                self._change_schedule(session, project, change)
+            schedules.refresh(session, project, self.default_timezone)
+            return self.describe(session, project)
+
+    def timezone_command(self, team_id: str, channel_id: str, argument: str) -> str:
+        with session_scope(self.engine) as session:
+            project = queries.get_open_project(session, team_id, channel_id)
+            if project is None or project.status == ProjectStatus.STARTING:
+                return (
+                    "There is no distillation project in this channel yet. Start one with `/distill start`."
+                )
+            if not argument.strip():
+                tz = schedules.project_zone(project, self.default_timezone)
+                return f"This project's nudges follow {tz.key}. Change it with `/distill timezone Area/City`."
+            try:
+                project.timezone = zone(argument.strip()).key
+            except ValueError as error:
+                return str(error)
+            session.add(project)
+            schedules.refresh(session, project, self.default_timezone)
+            return self.describe(session, project)
+
+    def _change_schedule(self, session: Session, project: Project, change: rules.ScheduleChange) -> None:
+        schedule = schedules.ensure_schedules(session, project)[change.kind]
+        if change.enabled is not None:
+            schedule.enabled = change.enabled
+        if change.every_days is not None:
+            schedule.every_days = change.every_days
+        if change.at is not None:
+            schedule.at_time = change.at.strftime("%H:%M")
+        session.add(schedule)
+
+    def describe(self, session: Session, project: Project) -> str:
+        return schedules.describe(session, project, self.default_timezone)
+
+
+def _view(session: Session, nudge: Nudge) -> render.NudgeView:
+    reporter = None
+    if nudge.kind == rules.REDISTILL_OFFER:
+        report = queries.last_answered_nudge(session, nudge.project_id, rules.DRIFT)
+        reporter = report.answered_by if report else None
+    return render.NudgeView(
+        nudge_id=nudge.id or 0,
+        kind=nudge.kind,
+        due_at=nudge.due_at,
+        answer=rules.Answer.from_key(nudge.answer) if nudge.answer else None,
+        answered_by=nudge.answered_by,
+        answered_at=nudge.answered_at,
+        drift_reported_by=reporter,
+    )
+
+
+def _answer_label(nudge: Nudge) -> str:
+    answer = rules.Answer.from_key(nudge.answer or "")
+    return answer.label if answer else str(nudge.answer)
+
+
+def _must(value: Any) -> Any:
+    if value is None:
+        raise LookupError("row vanished")
+    return value
