@@ -21,6 +21,7 @@ from bot import listeners
 from bot.checklist.template import Template, load_template
 from bot.core.clock import Clock, utc_now
 from bot.core.config import Settings
+from bot.nudges.schedules import NudgePolicy
 from bot.nudges.service import NudgeService
 from bot.workflow import Workflow
 from storage.engine import make_engine
@@ -75,14 +76,15 @@ def build_bot(
         raise_error_for_unhandled_request=False,
         listener_executor=listener_executor,
     )
-    workflow = Workflow(engine, template, client, clock, default_timezone=settings.default_timezone)
+    policy = NudgePolicy(default_timezone=settings.default_timezone, hours=settings.nudge_hours)
+    workflow = Workflow(engine, template, client, clock, nudge_policy=policy)
     nudges = NudgeService(
         engine,
         template,
         client,
         clock,
         workflow,
-        default_timezone=settings.default_timezone,
+        policy=policy,
         lease=timedelta(seconds=settings.nudge_lease_seconds),
     )
     listeners.register(app, workflow, nudges)

@@ -79,13 +79,13 @@ class Workflow:
         slack: WebClient,
         clock: Clock,
         *,
-        default_timezone: str = "UTC",
+        nudge_policy: schedules.NudgePolicy | None = None,
     ) -> None:
         self.engine = engine
         self.template = template
         self.slack = slack
         self.clock = clock
-        self.default_timezone = default_timezone
+        self.nudge_policy = nudge_policy or schedules.NudgePolicy()
 
     # --- commands ---------------------------------------------------------------------------
 
@@ -144,7 +144,7 @@ class Workflow:
             queries.add_message(session, project, kind=MessageKind.PARENT, ts=ts)
             queries.activate_project(session, project, permalink=permalink)
             queries.add_message(session, project, kind=MessageKind.PHASE, phase_number=project.current_phase)
-            schedules.on_progress(session, project, self.clock(), self.default_timezone)
+            schedules.on_progress(session, project, self.clock(), self.nudge_policy)
         self.sync(project_id)
         return None
 
@@ -193,7 +193,7 @@ class Workflow:
             if project is None or project.status == ProjectStatus.STARTING:
                 return _NO_PROJECT
             status = render.status_text(self.template, self.project_view(session, project))
-            return f"{status}\n{schedules.next_nudge_line(session, project, self.default_timezone)}"
+            return f"{status}\n{schedules.next_nudge_line(session, project, self.nudge_policy)}"
 
     def _user_timezone(self, user_id: str) -> str | None:
         """The starter's time zone from their Slack profile, if Slack tells us and we know it."""
@@ -314,7 +314,7 @@ class Workflow:
                     session, project, kind=MessageKind.PHASE, phase_number=after.current_phase
                 )
         session.add(project)
-        schedules.on_progress(session, project, now, self.default_timezone)
+        schedules.on_progress(session, project, now, self.nudge_policy)
         queries.mark_messages_stale(session, project, kinds_and_phases=stale)
 
     # --- keeping Slack in step --------------------------------------------------------------

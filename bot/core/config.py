@@ -8,6 +8,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.nudges.timing import WorkingHours, parse_working_days, parse_working_hours, zone
+
 SLACK_API_URL = "https://slack.com/api/"
 
 
@@ -30,15 +32,31 @@ class Settings(BaseSettings):
     # Nudges: the zone for projects whose starter's zone is unknown, how often each replica
     # looks for due nudges, and how long a replica may hold a nudge it is sending.
     default_timezone: str = "UTC"
+    working_days: str = "mon-fri"
+    working_hours: str = "09:00-18:00"
     nudge_poll_seconds: Annotated[int, Field(ge=1, le=3600)] = 30
     nudge_lease_seconds: Annotated[int, Field(ge=1, le=3600)] = 300
 
     @field_validator("default_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        from bot.nudges.timing import zone
-
         return zone(value).key
+
+    @field_validator("working_days")
+    @classmethod
+    def _days_shape(cls, value: str) -> str:
+        parse_working_days(value)
+        return value
+
+    @field_validator("working_hours")
+    @classmethod
+    def _hours_shape(cls, value: str) -> str:
+        parse_working_hours(value)
+        return value
+
+    @property
+    def nudge_hours(self) -> WorkingHours:
+        return parse_working_hours(self.working_hours, parse_working_days(self.working_days))
 
     @field_validator("slack_bot_token")
     @classmethod

@@ -7,7 +7,14 @@ from datetime import datetime, time
 from enum import Enum
 from zoneinfo import ZoneInfo
 
-from bot.nudges.timing import add_local_days, parse_at, parse_every, working_moment
+from bot.nudges.timing import (
+    DEFAULT_HOURS,
+    WorkingHours,
+    add_local_days,
+    parse_at,
+    parse_every,
+    working_moment,
+)
 
 STALL, DRIFT, REDISTILL = "stall", "drift", "redistill"
 REDISTILL_OFFER = "redistill_offer"  # posted at once when someone reports drift
@@ -54,6 +61,17 @@ BUTTONS: dict[str, tuple[Answer, ...]] = {
 
 
 @dataclass(frozen=True)
+class Calendar:
+    """Where and when a project's nudges may go out: its time zone and the working hours."""
+
+    tz: ZoneInfo
+    hours: WorkingHours = DEFAULT_HOURS
+
+    def working_moment(self, moment: datetime, at: time | None = None) -> datetime:
+        return working_moment(moment, self.tz, at, self.hours)
+
+
+@dataclass(frozen=True)
 class Cadence:
     """A schedule's settings and where its count starts: due `delay_days` (else `every_days`)
     local days after `anchor_at`, moved into working hours (at `at` o'clock when set)."""
@@ -64,27 +82,26 @@ class Cadence:
     anchor_at: datetime | None
     delay_days: int | None = None
 
-    def next_due(self, tz: ZoneInfo) -> datetime | None:
+    def next_due(self, calendar: Calendar) -> datetime | None:
         if not self.enabled or self.anchor_at is None:
             return None
-        return working_moment(
-            add_local_days(self.anchor_at, self.delay_days or self.every_days, tz), tz, self.at
-        )
+        days = self.delay_days or self.every_days
+        return calendar.working_moment(add_local_days(self.anchor_at, days, calendar.tz), self.at)
 
     def after(self, occurrence: datetime) -> Cadence:
         """The cadence once an occurrence has fallen due: the regular interval from it."""
         return replace(self, anchor_at=occurrence, delay_days=None)
 
 
-def due_occurrences(cadence: Cadence, tz: ZoneInfo, now: datetime) -> list[datetime]:
+def due_occurrences(cadence: Cadence, calendar: Calendar, now: datetime) -> list[datetime]:
     """Every occurrence due by `now`, oldest first. When the bot was down for several periods,
     all but the last are superseded: only the last is sent."""
     occurrences: list[datetime] = []
-    due = cadence.next_due(tz)
+    due = cadence.next_due(calendar)
     while due is not None and due <= now:
         occurrences.append(due)
         cadence = cadence.after(due)
-        due = cadence.next_due(tz)
+        due = cadence.next_due(calendar)
     return occurrences
 
 
@@ -102,7 +119,7 @@ SCHEDULE_USAGE = (
 )
 
 
-def parse_schedule_change(text: str) -> ScheduleChange:
+def parse_schedule_change(text: str, hours: WorkingHours = DEFAULT_HOURS) -> ScheduleChange:
     """'drift every 14d' -> ScheduleChange; raises ValueError with what to type instead."""
     words = text.split()
     if len(words) < 2 or words[0].lower() not in SCHEDULED_KINDS:
@@ -113,5 +130,5 @@ def parse_schedule_change(text: str) -> ScheduleChange:
     if verb == "every" and rest:
         return ScheduleChange(kind, every_days=parse_every(rest))
     if verb == "at" and rest:
-        return ScheduleChange(kind, at=parse_at(rest))
+        return ScheduleChange(kind, at=parse_at(rest, hours))
     raise ValueError(SCHEDULE_USAGE)

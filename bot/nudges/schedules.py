@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, time
-from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
 from bot.nudges import rules
-from bot.nudges.timing import zone
+from bot.nudges.timing import DEFAULT_HOURS, WorkingHours, zone
 from bot.rendering import nudges as render
 from storage import queries
 from storage.models import Project, ProjectStatus, Schedule
 
 
-def project_zone(project: Project, default_timezone: str) -> ZoneInfo:
-    try:
-        return zone(project.timezone or default_timezone)
-    except ValueError:  # a zone this machine's tz database no longer has
-        return zone(default_timezone)
+@dataclass(frozen=True)
+class NudgePolicy:
+    """The workspace-wide settings nudges follow: the fallback time zone, the working hours."""
+
+    default_timezone: str = "UTC"
+    hours: WorkingHours = DEFAULT_HOURS
+
+    def calendar(self, project: Project) -> rules.Calendar:
+        try:
+            tz = zone(project.timezone or self.default_timezone)
+        except ValueError:  # a zone this machine's tz database no longer has
+            tz = zone(self.default_timezone)
+        return rules.Calendar(tz, self.hours)
 
 
 def ensure_schedules(session: Session, project: Project) -> dict[str, Schedule]:
@@ -42,20 +50,22 @@ def cadence_of(schedule: Schedule) -> rules.Cadence:
     )
 
 
-def store_cadence(session: Session, schedule: Schedule, cadence: rules.Cadence, tz: ZoneInfo) -> None:
+def store_cadence(
+    session: Session, schedule: Schedule, cadence: rules.Cadence, calendar: rules.Calendar
+) -> None:
     schedule.enabled = cadence.enabled
     schedule.every_days = cadence.every_days
     schedule.at_time = cadence.at.strftime("%H:%M") if cadence.at else None
     schedule.anchor_at = cadence.anchor_at
     schedule.delay_days = cadence.delay_days
-    schedule.next_due_at = cadence.next_due(tz)
+    schedule.next_due_at = cadence.next_due(calendar)
     session.add(schedule)
 
 
-def on_progress(session: Session, project: Project, now: datetime, default_timezone: str) -> None:
+def on_progress(session: Session, project: Project, now: datetime, policy: NudgePolicy) -> None:
     """Re-arm after a tick, an untick, a phase opening or shipping: the stall count starts
     again; shipping stops stall reminders and starts the maintenance schedules."""
-    tz = project_zone(project, default_timezone)
+    calendar = policy.calendar(project)
     schedules = ensure_schedules(session, project)
     shipped = project.status == ProjectStatus.SHIPPED
     project.last_activity_at = now
@@ -65,24 +75,24 @@ def on_progress(session: Session, project: Project, now: datetime, default_timez
         stall = rules.Cadence(stall.enabled, stall.every_days, stall.at, anchor_at=None)
     else:
         stall = rules.Cadence(stall.enabled, stall.every_days, stall.at, now, rules.STALL_AFTER_DAYS)
-    store_cadence(session, schedules[rules.STALL], stall, tz)
+    store_cadence(session, schedules[rules.STALL], stall, calendar)
     for kind in (rules.DRIFT, rules.REDISTILL):
         cadence = cadence_of(schedules[kind])
         if shipped and cadence.anchor_at is None:
             cadence = cadence.after(now)
-        store_cadence(session, schedules[kind], cadence, tz)
+        store_cadence(session, schedules[kind], cadence, calendar)
 
 
-def refresh(session: Session, project: Project, default_timezone: str) -> None:
+def refresh(session: Session, project: Project, policy: NudgePolicy) -> None:
     """Recompute next due times after a change of settings or time zone."""
-    tz = project_zone(project, default_timezone)
+    calendar = policy.calendar(project)
     for schedule in ensure_schedules(session, project).values():
-        store_cadence(session, schedule, cadence_of(schedule), tz)
+        store_cadence(session, schedule, cadence_of(schedule), calendar)
 
 
-def describe(session: Session, project: Project, default_timezone: str) -> str:
+def describe(session: Session, project: Project, policy: NudgePolicy) -> str:
     """The `/distill schedule` answer."""
-    tz = project_zone(project, default_timezone)
+    calendar = policy.calendar(project)
     lines = []
     for kind, schedule in ensure_schedules(session, project).items():
         when = f"at {schedule.at_time}" if schedule.at_time else "in working hours"
@@ -90,12 +100,16 @@ def describe(session: Session, project: Project, default_timezone: str) -> str:
             cadence = f"after {rules.STALL_AFTER_DAYS} days without a tick, then every {schedule.every_days}d"
         else:
             cadence = f"every {schedule.every_days}d once shipped"
-        state = "off" if not schedule.enabled else f"next: {render.next_due_text(schedule.next_due_at, tz)}"
+        state = (
+            "off"
+            if not schedule.enabled
+            else f"next: {render.next_due_text(schedule.next_due_at, calendar.tz)}"
+        )
         lines.append((rules.KIND_LABELS[kind], f"{cadence}, {when} · {state}"))
-    return render.schedule_text(lines, tz, project.nudges_paused_reason)
+    return render.schedule_text(lines, calendar, project.nudges_paused_reason)
 
 
-def next_nudge_line(session: Session, project: Project, default_timezone: str) -> str:
+def next_nudge_line(session: Session, project: Project, policy: NudgePolicy) -> str:
     """For `/distill status`: the next nudge, or why none will come."""
     if project.nudges_paused_reason:
         return f":double_vertical_bar: Nudges are paused: {project.nudges_paused_reason}"
@@ -107,5 +121,5 @@ def next_nudge_line(session: Session, project: Project, default_timezone: str) -
     if not due:
         return "No nudge is scheduled."
     moment, kind = min(due)
-    tz = project_zone(project, default_timezone)
+    tz = policy.calendar(project).tz
     return f"Next nudge: {rules.NEXT_LABELS[kind]}, {render.next_due_text(moment, tz)}."

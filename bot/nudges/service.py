@@ -24,7 +24,7 @@ from sqlmodel import Session
 from bot.checklist.template import Template
 from bot.core.clock import Clock
 from bot.nudges import rules, schedules
-from bot.nudges.timing import working_moment, zone
+from bot.nudges.timing import zone
 from bot.rendering import nudges as render
 from storage import queries
 from storage.engine import session_scope
@@ -64,7 +64,7 @@ class NudgeService:
         clock: Clock,
         workflow: Workflow,
         *,
-        default_timezone: str,
+        policy: schedules.NudgePolicy,
         lease: timedelta,
     ) -> None:
         self.engine = engine
@@ -72,7 +72,7 @@ class NudgeService:
         self.slack = slack
         self.clock = clock
         self.workflow = workflow
-        self.default_timezone = default_timezone
+        self.policy = policy
         self.lease = lease
 
     # --- the loop ---------------------------------------------------------------------------
@@ -91,9 +91,9 @@ class NudgeService:
         with session_scope(self.engine) as session:
             due = queries.lock_due_schedules(session, now=now, limit=BATCH)
             for schedule, project in due:
-                tz = schedules.project_zone(project, self.default_timezone)
+                calendar = self.policy.calendar(project)
                 cadence = schedules.cadence_of(schedule)
-                occurrences = rules.due_occurrences(cadence, tz, now)
+                occurrences = rules.due_occurrences(cadence, calendar, now)
                 *superseded, latest = occurrences
                 for missed in superseded:
                     queries.add_nudge(
@@ -112,9 +112,9 @@ class NudgeService:
                     kind=schedule.kind,
                     due_at=latest,
                     status=NudgeStatus.PENDING,
-                    next_attempt_at=working_moment(max(latest, now), tz),
+                    next_attempt_at=calendar.working_moment(max(latest, now)),
                 )
-                schedules.store_cadence(session, schedule, cadence.after(latest), tz)
+                schedules.store_cadence(session, schedule, cadence.after(latest), calendar)
             return len(due) == BATCH
 
     def _claim_batch(self) -> list[tuple[int, str]]:
@@ -280,12 +280,12 @@ class NudgeService:
         answer = click.answer
         if answer is rules.Answer.START_REDISTILL:
             return
-        tz = schedules.project_zone(project, self.default_timezone)
+        calendar = self.policy.calendar(project)
         schedule = schedules.ensure_schedules(session, project)[answer.kind]
         cadence = schedules.cadence_of(schedule).after(now)
         if answer.snooze_days is not None:
             cadence = rules.Cadence(cadence.enabled, cadence.every_days, cadence.at, now, answer.snooze_days)
-        schedules.store_cadence(session, schedule, cadence, tz)
+        schedules.store_cadence(session, schedule, cadence, calendar)
         if answer is rules.Answer.DRIFT_FOUND:
             queries.add_nudge(
                 session,
@@ -311,11 +311,11 @@ class NudgeService:
                 session.add(project)
             elif argument:
                 try:
-                    change = rules.parse_schedule_change(argument)
+                    change = rules.parse_schedule_change(argument, self.policy.hours)
                 except ValueError as error:
                     return str(error)
                 self._change_schedule(session, project, change)
-            schedules.refresh(session, project, self.default_timezone)
+            schedules.refresh(session, project, self.policy)
             return self.describe(session, project)
 
     def timezone_command(self, team_id: str, channel_id: str, argument: str) -> str:
@@ -326,14 +326,14 @@ class NudgeService:
                     "There is no distillation project in this channel yet. Start one with `/distill start`."
                 )
             if not argument.strip():
-                tz = schedules.project_zone(project, self.default_timezone)
+                tz = self.policy.calendar(project).tz
                 return f"This project's nudges follow {tz.key}. Change it with `/distill timezone Area/City`."
             try:
                 project.timezone = zone(argument.strip()).key
             except ValueError as error:
                 return str(error)
             session.add(project)
-            schedules.refresh(session, project, self.default_timezone)
+            schedules.refresh(session, project, self.policy)
             return self.describe(session, project)
 
     def _change_schedule(self, session: Session, project: Project, change: rules.ScheduleChange) -> None:
@@ -347,7 +347,7 @@ class NudgeService:
         session.add(schedule)
 
     def describe(self, session: Session, project: Project) -> str:
-        return schedules.describe(session, project, self.default_timezone)
+        return schedules.describe(session, project, self.policy)
 
 
 def _view(session: Session, nudge: Nudge) -> render.NudgeView:

@@ -7,13 +7,31 @@ set for 09:00 stays at 09:00 across a daylight-saving change: nothing is skipped
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-WORKDAY_START = time(9, 0)
-WORKDAY_END = time(18, 0)
-WEEKEND = {5, 6}  # Saturday, Sunday
 MAX_EVERY_DAYS = 366
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class WorkingHours:
+    """When nudges may go out: these weekdays (0 is Monday), from `start` until `end` local."""
+
+    days: frozenset[int] = frozenset(range(5))
+    start: time = time(9, 0)
+    end: time | None = time(18, 0)  # None: midnight at the end of the day
+
+    def __str__(self) -> str:
+        end = self.end.strftime("%H:%M") if self.end else "24:00"
+        return f"{_describe_days(self.days)}, {self.start:%H:%M} to {end}"
+
+    def contains_time(self, clock: time) -> bool:
+        return self.start <= clock and (self.end is None or clock < self.end)
+
+
+DEFAULT_HOURS = WorkingHours()
 _EVERY = re.compile(r"^(\d{1,3})\s*d(ays?)?$")
 _AT = re.compile(r"^(\d{1,2}):(\d{2})$")
 
@@ -38,29 +56,31 @@ def _at(day: date, clock: time, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, clock, tzinfo=tz).astimezone(UTC)
 
 
-def working_moment(moment: datetime, tz: ZoneInfo, at: time | None = None) -> datetime:
-    """The first moment at or after `moment` inside working hours (Monday to Friday, 09:00
-    to 18:00 local); with `at`, the first working day's `at` o'clock at or after `moment`."""
+def working_moment(
+    moment: datetime, tz: ZoneInfo, at: time | None = None, hours: WorkingHours = DEFAULT_HOURS
+) -> datetime:
+    """The first moment at or after `moment` inside working hours (by default Monday to
+    Friday, 09:00 to 18:00 local); with `at`, the first working day's `at` o'clock at or after it."""
     day = moment.astimezone(tz).date()
     for offset in range(8):
         candidate_day = day + timedelta(days=offset)
-        if candidate_day.weekday() in WEEKEND:
+        if candidate_day.weekday() not in hours.days:
             continue
         if at is not None:
             candidate = _at(candidate_day, at, tz)
             if candidate >= moment:
                 return candidate
             continue
-        start, end = _at(candidate_day, WORKDAY_START, tz), _at(candidate_day, WORKDAY_END, tz)
+        start = _at(candidate_day, hours.start, tz)
+        end_day, end_clock = (
+            (candidate_day, hours.end) if hours.end else (candidate_day + timedelta(days=1), time(0))
+        )
+        end = _at(end_day, end_clock, tz)
         if moment < start:
             return start
         if moment < end:
             return moment
-    raise AssertionError("a working day falls within any eight days")
-
-
-def is_working_moment(moment: datetime, tz: ZoneInfo) -> bool:
-    return working_moment(moment, tz) == moment
+    raise AssertionError("working hours have at least one day a week")
 
 
 def parse_every(text: str) -> int:
@@ -73,14 +93,48 @@ def parse_every(text: str) -> int:
     return int(match.group(1))
 
 
-def parse_at(text: str) -> time:
+def parse_at(text: str, hours: WorkingHours = DEFAULT_HOURS) -> time:
     """'10:00' -> 10:00, within working hours."""
     match = _AT.match(text.strip())
     if match:
         hour, minute = int(match.group(1)), int(match.group(2))
-        if hour < 24 and minute < 60 and WORKDAY_START <= time(hour, minute) < WORKDAY_END:
+        if hour < 24 and minute < 60 and hours.contains_time(time(hour, minute)):
             return time(hour, minute)
-    raise ValueError(f"`{text}` is not a time in working hours: use HH:MM from 09:00 to 17:59, like `10:00`")
+    raise ValueError(f"`{text}` is not a time in working hours ({hours}): use HH:MM, like `10:00`")
+
+
+def parse_working_days(text: str) -> frozenset[int]:
+    """'mon-fri', 'sun-thu', 'mon,wed,fri' -> weekday numbers."""
+    days: set[int] = set()
+    for part in text.lower().replace(" ", "").split(","):
+        first, _, last = part.partition("-")
+        if first not in DAY_NAMES or (last and last not in DAY_NAMES):
+            raise ValueError("use day names like mon-fri, sun-thu or mon,wed,fri")
+        start, stop = DAY_NAMES.index(first), DAY_NAMES.index(last or first)
+        days.update((start + n) % 7 for n in range((stop - start) % 7 + 1))
+    return frozenset(days)
+
+
+def parse_working_hours(text: str, days: frozenset[int] = DEFAULT_HOURS.days) -> WorkingHours:
+    """'09:00-18:00' (24:00 allowed as the end) -> WorkingHours on `days`."""
+    start_text, _, end_text = text.strip().partition("-")
+    try:
+        start = time.fromisoformat(start_text)
+        end = None if end_text == "24:00" else time.fromisoformat(end_text)
+    except ValueError:
+        raise ValueError("use HH:MM-HH:MM, like 09:00-18:00") from None
+    if end is not None and end <= start:
+        raise ValueError("the end must come after the start, like 09:00-18:00")
+    return WorkingHours(days=days, start=start, end=end)
+
+
+def _describe_days(days: frozenset[int]) -> str:
+    if days == frozenset(range(7)):
+        return "every day"
+    ordered = sorted(days)
+    if ordered == list(range(ordered[0], ordered[-1] + 1)) and len(ordered) > 2:
+        return f"{DAY_NAMES[ordered[0]].title()} to {DAY_NAMES[ordered[-1]].title()}"
+    return ", ".join(DAY_NAMES[day].title() for day in ordered)
 
 
 def format_local(moment: datetime, tz: ZoneInfo) -> str:

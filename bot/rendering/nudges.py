@@ -114,10 +114,10 @@ def _nudge_text(template: Template, project: ProjectView, nudge: NudgeView) -> s
     )
 
 
-def schedule_text(lines: list[tuple[str, str]], tz: ZoneInfo, paused_reason: str | None) -> str:
+def schedule_text(lines: list[tuple[str, str]], calendar: rules.Calendar, paused_reason: str | None) -> str:
     """The `/distill schedule` answer: one line per kind, then the time zone."""
     out = [f"*{label}*: {description}" for label, description in lines]
-    out.append(f"Times are in {tz.key}; nudges go out Monday to Friday, 09:00 to 18:00.")
+    out.append(f"Times are in {calendar.tz.key}; nudges go out {calendar.hours}.")
     if paused_reason:
         out.append(f":double_vertical_bar: Nudges are paused: {paused_reason}")
     return "\n".join(out)
