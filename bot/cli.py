@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from types import FrameType
 
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -70,7 +71,7 @@ def _run_http(bot: DistillBot, settings: Settings) -> int:
     assert settings.slack_signing_secret is not None  # Settings requires it in HTTP mode
     application = make_wsgi_app(bot.app, bot.engine, settings.slack_signing_secret.get_secret_value())
     server = HttpServer(application, settings.host, settings.port)
-    _stop_on_sigterm(server.shutdown)
+    _stop_on_sigterm(_exit_serving)
     log.info("serving Slack requests on http://%s:%s%s", settings.host, server.port, EVENTS_PATH)
     server.serve_forever()
     return 0
@@ -93,9 +94,14 @@ def _run_socket_mode(bot: DistillBot, settings: Settings) -> int:
     return 0
 
 
-def _stop_on_sigterm(stop: object) -> None:
+def _exit_serving() -> None:
+    # Raised in the main thread, inside waitress's loop, which catches it and shuts down cleanly.
+    raise SystemExit(0)
+
+
+def _stop_on_sigterm(stop: Callable[[], None]) -> None:
     def _handle(_signum: int, _frame: FrameType | None) -> None:
-        stop()  # type: ignore[operator]
+        stop()
 
     signal.signal(signal.SIGTERM, _handle)
 

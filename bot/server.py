@@ -98,6 +98,7 @@ class HttpServer:
     """A waitress server that can be started and stopped (the CLI and the tests both use it)."""
 
     def __init__(self, application: WsgiApp, host: str, port: int) -> None:
+        self._closing = False
         self._server = create_server(
             application, host=host, port=port, threads=SERVER_THREADS, ident="distill-bot"
         )
@@ -107,8 +108,14 @@ class HttpServer:
         return int(self._server.effective_port)  # type: ignore[union-attr]
 
     def serve_forever(self) -> None:
-        self._server.run()
+        try:
+            self._server.run()
+        except OSError:
+            if not self._closing:
+                raise  # closing from another thread can interrupt the poll with EBADF: that is fine
 
     def shutdown(self) -> None:
+        """Stop from another thread (the tests); the CLI stops with SIGTERM instead."""
+        self._closing = True
         self._server.close()
         self._server.task_dispatcher.shutdown()

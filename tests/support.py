@@ -257,6 +257,11 @@ class RunningBot:
         """Wait until every listener has finished its work after ack()."""
         self.executor.wait_idle()
 
+    def run_nudges(self) -> int:
+        """One pass of the job APScheduler runs every NUDGE_POLL_SECONDS, at the injected time."""
+        self.settle()
+        return self.bot.nudges.run_due()
+
     def stop(self) -> None:
         self.server.shutdown()
         self._thread.join(timeout=10)

@@ -22,7 +22,9 @@ def test_inside_working_hours_is_now_and_outside_is_the_next_opening() -> None:
     assert working_moment(utc(2026, 11, 25, 17, 0), BERLIN) == utc(2026, 11, 26, 8, 0)  # 18:00 -> Thu 09:00
     assert working_moment(utc(2026, 11, 25, 5, 0), BERLIN) == utc(2026, 11, 25, 8, 0)  # 06:00 -> 09:00
     assert working_moment(utc(2026, 11, 27, 17, 30), BERLIN) == utc(2026, 11, 30, 8, 0)  # Fri evening -> Mon
-    assert working_moment(utc(2026, 11, 28, 12, 0), NEW_YORK) == utc(2026, 11, 30, 14, 0)  # Sat -> Mon 09:00 EST
+    assert working_moment(utc(2026, 11, 28, 12, 0), NEW_YORK) == utc(
+        2026, 11, 30, 14, 0
+    )  # Sat -> Mon 09:00 EST
 
 
 def test_a_fixed_hour_is_the_next_working_day_at_that_hour() -> None:

@@ -216,6 +216,7 @@ class FakeSlack:
         self._answered: Counter[str] = Counter()
         self._faults: dict[str, list[_Fault]] = {}
         self._holds: dict[str, threading.Event] = {}
+        self._answer_holds: dict[str, threading.Event] = {}
         self._delays: dict[str, float] = {}
         self._last_ts_micros = 0
         self._serial = 0
@@ -451,10 +452,19 @@ class FakeSlack:
             self._holds[method] = event
         return event
 
+    def hold_answers(self, method: str) -> threading.Event:
+        """Calls to `method` are carried out (a post is stored) but not answered until the Event
+        is set: the window where Slack has accepted a request and the client does not know it."""
+        event = threading.Event()
+        with self._lock:
+            self._answer_holds[method] = event
+        return event
+
     def release_all(self) -> None:
         with self._lock:
-            holds = list(self._holds.values())
+            holds = [*self._holds.values(), *self._answer_holds.values()]
             self._holds.clear()
+            self._answer_holds.clear()
         for event in holds:
             event.set()
 
@@ -530,6 +540,9 @@ class FakeSlack:
                     body = self._answer(method, args, token)
                 except SlackError as e:
                     body = e.body()
+        answer_hold = self._answer_holds.get(method)
+        if answer_hold is not None:
+            answer_hold.wait()  # done on Slack's side, the answer not yet sent back
         with self._progress:
             self._calls.append(Call(method, copy.deepcopy(args), copy.deepcopy(body), status))
             self._answered[method] += 1
