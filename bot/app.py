@@ -28,8 +28,6 @@ from storage.engine import make_engine
 
 log = logging.getLogger(__name__)
 
-SLACK_TIMEOUT_SECONDS = 10
-
 
 @dataclass
 class DistillBot:
@@ -44,7 +42,7 @@ def make_web_client(settings: Settings) -> WebClient:
     return WebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
-        timeout=SLACK_TIMEOUT_SECONDS,
+        timeout=settings.slack_timeout_seconds,
         retry_handlers=[
             ConnectionErrorRetryHandler(max_retry_count=2),
             RateLimitErrorRetryHandler(max_retry_count=3),

@@ -239,13 +239,16 @@ def settings_for(fake: FakeSlack, database_url: str, **overrides: Any) -> Settin
 class RunningBot:
     """The bot serving HTTP on loopback in this process, with an injected clock."""
 
-    def __init__(self, fake: FakeSlack, database_url: str, clock: FakeClock) -> None:
+    def __init__(self, fake: FakeSlack, database_url: str, clock: FakeClock, **settings: Any) -> None:
         self.clock = clock
         self.executor = DrainableExecutor()
         self.engine = make_engine(database_url)
         upgrade(self.engine)
         self.bot: DistillBot = build_bot(
-            settings_for(fake, database_url), engine=self.engine, clock=clock, listener_executor=self.executor
+            settings_for(fake, database_url, **settings),
+            engine=self.engine,
+            clock=clock,
+            listener_executor=self.executor,
         )
         self.server = HttpServer(make_wsgi_app(self.bot.app, self.engine, SIGNING_SECRET), "127.0.0.1", 0)
         self._thread = threading.Thread(target=self.server.serve_forever, name="bot-http", daemon=True)

@@ -433,3 +433,24 @@ def test_a_nudge_whose_sender_died_is_not_posted_twice(bot: RunningBot, fake_sla
     assert len(nudges_in_thread(fake_slack)) == 1
     assert [n.status for n in all_nudges(bot)] == [NudgeStatus.SENT]
     assert token
+
+
+def test_a_slack_timeout_is_retried_without_doubling(
+    fake_slack: FakeSlack, sqlite_url: str, clock: FakeClock
+) -> None:
+    bot = RunningBot(fake_slack, sqlite_url, clock, slack_timeout_seconds=0.5)
+    try:
+        start_project(bot)
+        bot.clock.advance(timedelta(days=3))
+        # Slack takes the post but answers too late: the client gives up, the message exists.
+        fake_slack.delay("chat.postMessage", 1.5)
+        assert bot.run_nudges() == 0
+        fake_slack.delay("chat.postMessage", 0)
+        assert fake_slack.wait_for_call("chat.postMessage", timeout=10)  # Slack got to it, late
+        bot.clock.advance(timedelta(minutes=1))
+        assert bot.run_nudges() == 1  # found in the thread's metadata, not posted again
+        assert len(nudges_in_thread(fake_slack)) == 1
+        assert len(fake_slack.calls_to("chat.postMessage")) == 3  # parent, phase 1, the one nudge
+        assert [(n.status, n.attempts) for n in all_nudges(bot)] == [(NudgeStatus.SENT, 2)]
+    finally:
+        bot.stop()

@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: str = SLACK_API_URL
+    slack_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10
     database_url: str = "sqlite:///distill-bot.db"
     port: Annotated[int, Field(ge=1, le=65535)] = 3000
     host: str = "0.0.0.0"

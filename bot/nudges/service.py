@@ -94,6 +94,9 @@ class NudgeService:
                 calendar = self.policy.calendar(project)
                 cadence = schedules.cadence_of(schedule)
                 occurrences = rules.due_occurrences(cadence, calendar, now)
+                if not occurrences:  # stored under other settings (working hours, zone data): recompute
+                    schedules.store_cadence(session, schedule, cadence, calendar)
+                    continue
                 *superseded, latest = occurrences
                 for missed in superseded:
                     queries.add_nudge(
