@@ -454,3 +454,12 @@ def test_a_slack_timeout_is_retried_without_doubling(
         assert [(n.status, n.attempts) for n in all_nudges(bot)] == [(NudgeStatus.SENT, 2)]
     finally:
         bot.stop()
+
+
+def test_snoozing_a_stall_reminder_pushes_the_next_one_a_day(bot: RunningBot, fake_slack: FakeSlack) -> None:
+    start_project(bot)
+    assert advance_to(bot, MONDAY_10_UTC + timedelta(days=3)) == 1  # Thursday 10:00
+    press(bot, fake_slack, nudges_in_thread(fake_slack)[-1], rules.Answer.SNOOZE_STALL)
+    assert schedule_of(bot, "stall").next_due_at == datetime(2026, 11, 27, 10, 0, tzinfo=UTC)  # Friday 10:00
+    assert advance_to(bot, datetime(2026, 11, 27, 9, 59, tzinfo=UTC)) == 0
+    assert advance_to(bot, datetime(2026, 11, 27, 10, 0, tzinfo=UTC)) == 1
