@@ -9,6 +9,7 @@ import urllib.parse
 import pytest
 from sqlmodel import Session, select
 
+from bot.listeners.common import UNEXPECTED
 from storage.models import Project
 from tests.conftest import PROJECT_CHANNEL
 from tests.fake_slack import FakeSlack
@@ -134,3 +135,16 @@ def test_health_and_unknown_paths(bot: RunningBot) -> None:
     assert http("GET", bot.base_url + "/healthz").status == 200
     assert http("GET", bot.base_url + "/slack/events").status == 405
     assert http("GET", bot.base_url + "/nope").status == 404
+
+
+def test_a_failure_inside_the_bot_is_a_short_apology_not_a_500(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    with bot.engine.begin() as connection:  # the database breaks under the bot
+        connection.exec_driver_sql("ALTER TABLE project RENAME TO project_gone")
+    result = bot.slack.command("status")
+    assert result.status == 200
+    bot.settle()
+    [apology] = [response.body["text"] for response in fake_slack.responses]
+    assert apology == UNEXPECTED
+    assert "Traceback" not in apology and "project" not in apology

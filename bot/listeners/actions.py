@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from bot.listeners.commands import UNEXPECTED
+from bot.listeners.common import origin, reply_privately, run_and_reply
 from bot.rendering.ids import ITEM_ACTION_PATTERN, parse_item_block_id
 from bot.workflow import ItemClick, Workflow
-
-log = logging.getLogger(__name__)
 
 STALE_BUTTON = "That checkbox is out of date. Use the checklist's latest message in the thread."
 
@@ -23,21 +20,16 @@ def register(app: App, workflow: Workflow) -> None:
         ref = parse_item_block_id(action.get("block_id"))
         selected = action.get("selected_options")
         if ref is None or not isinstance(selected, list):
-            respond(text=STALE_BUTTON, response_type="ephemeral", replace_original=False)
+            reply_privately(respond, STALE_BUTTON)
             return
+        team_id, channel_id, user_id = origin(body)
         click = ItemClick(
-            team_id=str((body.get("team") or {}).get("id") or ""),
-            channel_id=str((body.get("channel") or {}).get("id") or ""),
-            user_id=str((body.get("user") or {}).get("id") or ""),
+            team_id=team_id,
+            channel_id=channel_id,
+            user_id=user_id,
             ref=ref,
             selected=any(
                 isinstance(option, dict) and option.get("value") == ref.item_key for option in selected
             ),
         )
-        try:
-            reply = workflow.toggle(click)
-        except Exception:
-            log.exception("tick on project %s failed", ref.project_id)
-            reply = UNEXPECTED
-        if reply:
-            respond(text=reply, response_type="ephemeral", replace_original=False)
+        run_and_reply(respond, lambda: workflow.toggle(click), f"tick on project {ref.project_id}")

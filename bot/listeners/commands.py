@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
+from bot.listeners.common import run_and_reply
 from bot.nudges.service import NudgeService
 from bot.rendering.messages import HELP_TEXT
 from bot.workflow import StartRequest, Workflow
 
-log = logging.getLogger(__name__)
-
 COMMAND = "/distill"
-UNEXPECTED = "Something went wrong on my side and nothing was changed. Please try again."
 
 
 SUBCOMMANDS = {"start", "status", "schedule", "timezone"}
@@ -37,26 +34,21 @@ def register(app: App, workflow: Workflow, nudges: NudgeService) -> None:
         team_id, channel_id, user_id = (
             str(command.get(key) or "") for key in ("team_id", "channel_id", "user_id")
         )
-        try:
-            reply: str | None
+
+        def work() -> str | None:
             if subcommand == "status":
-                reply = workflow.status(team_id, channel_id)
-            elif subcommand == "schedule":
-                reply = nudges.schedule_command(team_id, channel_id, argument)
-            elif subcommand == "timezone":
-                reply = nudges.timezone_command(team_id, channel_id, argument)
-            else:
-                reply = workflow.start(
-                    StartRequest(
-                        team_id=team_id,
-                        channel_id=channel_id,
-                        channel_name=str(command.get("channel_name") or ""),
-                        user_id=user_id,
-                        name=argument,
-                    )
-                )
-        except Exception:
-            log.exception("%s %s failed", COMMAND, subcommand)
-            reply = UNEXPECTED
-        if reply:
-            respond(text=reply, response_type="ephemeral")
+                return workflow.status(team_id, channel_id)
+            if subcommand == "schedule":
+                return nudges.schedule_command(team_id, channel_id, argument)
+            if subcommand == "timezone":
+                return nudges.timezone_command(team_id, channel_id, argument)
+            start = StartRequest(
+                team_id=team_id,
+                channel_id=channel_id,
+                channel_name=str(command.get("channel_name") or ""),
+                user_id=user_id,
+                name=argument,
+            )
+            return workflow.start(start)
+
+        run_and_reply(respond, work, f"{COMMAND} {subcommand}")

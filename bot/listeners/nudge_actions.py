@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from bot.listeners.commands import UNEXPECTED
+from bot.listeners.common import origin, reply_privately, run_and_reply
 from bot.nudges.rules import Answer
 from bot.nudges.service import NudgeClick, NudgeService
 from bot.rendering.nudges import NUDGE_ACTION_PATTERN, NUDGE_ACTION_PREFIX
-
-log = logging.getLogger(__name__)
 
 STALE_BUTTON = "That button is out of date. Use the latest reminder in the thread."
 
@@ -24,19 +21,8 @@ def register(app: App, nudges: NudgeService) -> None:
         answer = Answer.from_key(str(action.get("action_id", "")).removeprefix(NUDGE_ACTION_PREFIX))
         value = str(action.get("value", ""))
         if answer is None or not value.isdigit():
-            respond(text=STALE_BUTTON, response_type="ephemeral", replace_original=False)
+            reply_privately(respond, STALE_BUTTON)
             return
-        click = NudgeClick(
-            team_id=str((body.get("team") or {}).get("id") or ""),
-            channel_id=str((body.get("channel") or {}).get("id") or ""),
-            user_id=str((body.get("user") or {}).get("id") or ""),
-            nudge_id=int(value),
-            answer=answer,
-        )
-        try:
-            reply = nudges.answer(click)
-        except Exception:
-            log.exception("answer to nudge %s failed", click.nudge_id)
-            reply = UNEXPECTED
-        if reply:
-            respond(text=reply, response_type="ephemeral", replace_original=False)
+        team_id, channel_id, user_id = origin(body)
+        click = NudgeClick(team_id, channel_id, user_id, nudge_id=int(value), answer=answer)
+        run_and_reply(respond, lambda: nudges.answer(click), f"answer to nudge {click.nudge_id}")

@@ -1,0 +1,33 @@
+"""What every listener does the same way: read who clicked where, and answer that user only."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Respond
+
+log = logging.getLogger(__name__)
+
+UNEXPECTED = "Something went wrong on my side and nothing was changed. Please try again."
+
+
+def origin(body: dict[str, Any]) -> tuple[str, str, str]:
+    """(team, channel, user) of an interaction payload; empty strings where Slack sent none."""
+    return tuple(str((body.get(key) or {}).get("id") or "") for key in ("team", "channel", "user"))  # type: ignore[return-value]
+
+
+def reply_privately(respond: Respond, text: str) -> None:
+    respond(text=text, response_type="ephemeral", replace_original=False)
+
+
+def run_and_reply(respond: Respond, work: Callable[[], str | None], what: str) -> None:
+    """Run the work after ack(); show its answer, or a short apology, to the user alone."""
+    try:
+        reply = work()
+    except Exception:
+        log.exception("%s failed", what)
+        reply = UNEXPECTED
+    if reply:
+        reply_privately(respond, reply)
