@@ -21,6 +21,7 @@ from bot import listeners
 from bot.checklist.template import Template, load_template
 from bot.core.clock import Clock, utc_now
 from bot.core.config import Settings
+from bot.governance import Governance
 from bot.nudges.schedules import NudgePolicy
 from bot.nudges.service import NudgeService
 from bot.workflow import Workflow
@@ -34,6 +35,7 @@ class DistillBot:
     app: App
     workflow: Workflow
     nudges: NudgeService
+    governance: Governance
     engine: Engine
 
 
@@ -85,7 +87,8 @@ def build_bot(
         policy=policy,
         lease=timedelta(seconds=settings.nudge_lease_seconds),
     )
-    listeners.register(app, workflow, nudges)
+    governance = Governance(engine, template, client, clock, workflow)
+    listeners.register(app, workflow, nudges, governance)
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
@@ -93,4 +96,4 @@ def build_bot(
         log.error("unhandled %s in a Slack listener", type(error).__name__, exc_info=error)
         return BoltResponse(status=200, body="")
 
-    return DistillBot(app=app, workflow=workflow, nudges=nudges, engine=engine)
+    return DistillBot(app=app, workflow=workflow, nudges=nudges, governance=governance, engine=engine)

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     bot = build_bot(settings, engine=engine, template=template, client=client)
     # Finish anything a previous run left half-posted, without delaying start-up.
     threading.Thread(target=bot.workflow.repair, name="repair", daemon=True).start()
-    scheduler = start_nudge_scheduler(bot.nudges, settings.nudge_poll_seconds)
+    scheduler = start_nudge_scheduler(bot.nudges, settings.nudge_poll_seconds, bot.governance.expire_waivers)
     try:
         if settings.socket_mode:
             return _run_socket_mode(bot, settings)

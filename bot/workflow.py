@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from bot.checklist import gate
+from bot.checklist import evidence, gate
 from bot.checklist.template import Template
 from bot.core.clock import Clock
 from bot.nudges import schedules
@@ -116,6 +116,9 @@ class Workflow:
                     now=self.clock(),
                 )
                 project.timezone = timezone
+                queries.add_owner(
+                    session, project, user_id=request.user_id, added_by=request.user_id, now=self.clock()
+                )
                 project_id = project.id or 0
         except IntegrityError:  # someone started it a moment ago
             return self._existing_project_reply(request.team_id, request.channel_id) or _NO_PROJECT
@@ -175,6 +178,9 @@ class Workflow:
             new.current_phase = gate.CYCLE_CARRIES_PHASES + 1
             queries.copy_ticks(session, old, new, up_to_phase=gate.CYCLE_CARRIES_PHASES)
             queries.copy_schedule_settings(session, old, new)
+            owners = queries.list_owners(session, old.id or 0)
+            for owner in [*owners, *([] if user_id in owners else [user_id])]:
+                queries.add_owner(session, new, user_id=owner, added_by=user_id, now=now)
             new_id = new.id or 0
 
         def reopen_old(session: Session) -> None:
@@ -263,6 +269,7 @@ class Workflow:
                 existing=gate.TickState(existing.ticked_by, existing.version) if existing else None,
                 user_id=click.user_id,
                 seen_version=click.ref.version,
+                missing_evidence=self._missing_evidence(session, project, click.ref.item_key),
             )
             if isinstance(decision, gate.Refusal):
                 if decision.redraw:
@@ -295,16 +302,24 @@ class Workflow:
             )
         else:
             queries.remove_tick(session, project, existing, user_id=click.user_id, now=now)  # type: ignore[arg-type]
-        stale = [(MessageKind.PARENT, 0), (MessageKind.PHASE, click.ref.phase_number)]
+        self.advance_gate(session, project, user_id=click.user_id, now=now)
+        queries.mark_messages_stale(
+            session,
+            project,
+            kinds_and_phases=[(MessageKind.PARENT, 0), (MessageKind.PHASE, click.ref.phase_number)],
+        )
 
+    def advance_gate(self, session: Session, project: Project, *, user_id: str, now: datetime) -> None:
+        """After a change: open the next phase (or ship) if the current one is done, and re-arm nudges."""
         before = gate.Standing(project.current_phase, project.status == ProjectStatus.SHIPPED)
-        ticked = {tick.item_key for tick in queries.list_ticks(session, project.id or 0)}
-        after = gate.next_standing(self.template, before, ticked)
+        after = gate.next_standing(self.template, before, done_items(session, project.id or 0))
         if after != before:
             # The gate opens: announce it, then open the next phase (or ship).
             queries.add_message(
                 session, project, kind=MessageKind.PHASE_DONE, phase_number=before.current_phase
             )
+            if before.current_phase == render.bars_phase(self.template):
+                self._commit_bars(session, project, user_id=user_id, now=now)
             if after.shipped:
                 project.status = ProjectStatus.SHIPPED
                 project.shipped_at = now
@@ -313,9 +328,17 @@ class Workflow:
                 queries.add_message(
                     session, project, kind=MessageKind.PHASE, phase_number=after.current_phase
                 )
+            queries.mark_messages_stale(
+                session, project, kinds_and_phases=[(MessageKind.PHASE, before.current_phase)]
+            )
         session.add(project)
         schedules.on_progress(session, project, now, self.nudge_policy)
-        queries.mark_messages_stale(session, project, kinds_and_phases=stale)
+
+    def _commit_bars(self, session: Session, project: Project, *, user_id: str, now: datetime) -> None:
+        # Passing the success phase freezes the bars: later changes are amendments.
+        project.bars_committed_at, project.bars_committed_by = now, user_id
+        if queries.current_bars(session, project.id or 0) is not None:
+            queries.add_message(session, project, kind=MessageKind.BARS, phase_number=project.current_phase)
 
     # --- keeping Slack in step --------------------------------------------------------------
 
@@ -394,18 +417,77 @@ class Workflow:
     def project_view(self, session: Session, project: Project) -> render.ProjectView:
         return _project_view(session, project)
 
+    def _missing_evidence(self, session: Session, project: Project, item_key: str) -> str | None:
+        item = self.template.item(item_key)
+        if item is None or item.evidence is None:
+            return None
+        return evidence.missing_evidence(item.evidence, load_evidence(session, project))
+
     def _render(self, session: Session, project: Project, message: PostedMessage) -> render.Message:
         view = self.project_view(session, project)
         if message.kind == MessageKind.PARENT:
             return render.parent_message(self.template, view)
         if message.kind == MessageKind.PHASE:
             return render.phase_message(self.template, view, message.phase_number)
+        if message.kind == MessageKind.BARS:
+            return render.bars_message(view)
         return render.phase_done_message(self.template, view, message.phase_number)
+
+
+def done_items(session: Session, project_id: int) -> set[str]:
+    """Items that count for the gate: ticked, or covered by a waiver in force."""
+    ticked = {tick.item_key for tick in queries.list_ticks(session, project_id)}
+    return ticked | {
+        waiver.item_key for waiver in queries.list_waivers(session, project_id) if waiver.ended_at is None
+    }
+
+
+def load_evidence(session: Session, project: Project) -> evidence.Evidence:
+    """The bars in force and the newest evaluation, as the rules and renderers see them."""
+    project_id = project.id or 0
+    bars = None
+    if found := queries.current_bars(session, project_id):
+        row, slices = found
+        bars = evidence.BarsView(
+            quality_metric=row.quality_metric,
+            quality_threshold=row.quality_threshold,
+            slices=tuple(evidence.SliceBarView(s.name, s.metric, s.threshold, s.critical) for s in slices),
+            cost_target=row.cost_target,
+            latency_p95_ms=row.latency_p95_ms,
+            acceptable_gap=row.acceptable_gap,
+            recorded_by=row.recorded_by,
+            recorded_at=row.recorded_at,
+            amendment_reason=row.amendment_reason,
+        )
+    latest = None
+    if found_evaluation := queries.latest_evaluation(session, project_id):
+        row_e, scores = found_evaluation
+        latest = evidence.EvaluationView(
+            evaluation_id=row_e.id or 0,
+            student_score=row_e.student_score,
+            teacher_score=row_e.teacher_score,
+            slice_scores={score.name: (score.student_score, score.teacher_score) for score in scores},
+            latency_p95_ms=row_e.latency_p95_ms,
+            cost=row_e.cost,
+            recorded_by=row_e.recorded_by,
+            recorded_at=row_e.recorded_at,
+        )
+    return evidence.Evidence(
+        bars=bars,
+        evaluation=latest,
+        committed_at=project.bars_committed_at,
+        committed_by=project.bars_committed_by,
+    )
 
 
 def _project_view(session: Session, project: Project) -> render.ProjectView:
     ticks = queries.list_ticks(session, project.id or 0)
+    waivers = [waiver for waiver in queries.list_waivers(session, project.id or 0) if waiver.ended_at is None]
     return render.ProjectView(
+        waivers={
+            w.item_key: render.WaiverView(w.waived_by, w.waived_at, w.reason, w.expires_at) for w in waivers
+        },
+        evidence=load_evidence(session, project),
         cycle=project.cycle,
         closed=project.closed_at is not None,
         project_id=project.id or 0,
@@ -435,7 +517,7 @@ def _must_get_message(session: Session, message_id: int) -> PostedMessage:
     return message
 
 
-_KIND_ORDER = {MessageKind.PARENT: 0, MessageKind.PHASE: 1, MessageKind.PHASE_DONE: 2}
+_KIND_ORDER = {MessageKind.PARENT: 0, MessageKind.PHASE: 1, MessageKind.PHASE_DONE: 2, MessageKind.BARS: 3}
 
 
 def _thread_order(message: PostedMessage) -> tuple[int, int]:

@@ -66,6 +66,9 @@ class Project(SQLModel, table=True):
     last_activity_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     # Set when Slack refuses the project's nudges for good (archived channel, bot removed).
     nudges_paused_reason: str | None = Field(default=None, max_length=200)
+    # When Phase 2 passed, freezing the success bars then in force.
+    bars_committed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    bars_committed_by: str | None = Field(default=None, max_length=32)
 
 
 class Tick(SQLModel, table=True):
@@ -101,6 +104,7 @@ class MessageKind:
     PARENT = "parent"  # the channel message that heads the thread
     PHASE = "phase"  # one per opened phase, in the thread
     PHASE_DONE = "phase_done"  # the one-line "Phase N complete" notice
+    BARS = "bars"  # the committed success bars, redrawn on amendments
 
 
 class PostedMessage(SQLModel, table=True):
@@ -174,3 +178,92 @@ class Nudge(SQLModel, table=True):
     answer: str | None = Field(default=None, max_length=32)
     answered_by: str | None = Field(default=None, max_length=32)
     answered_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class Owner(SQLModel, table=True):
+    """Who may waive items, amend committed bars, and stop or reopen the project."""
+
+    __table_args__ = (UniqueConstraint("project_id", "user_id", name="uq_owner_project_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(sa_column=_project_fk())
+    user_id: str = Field(max_length=32)
+    added_by: str = Field(max_length=32)
+    added_at: datetime = Field(sa_column=_utc())
+
+
+class Waiver(SQLModel, table=True):
+    """An owner's decision that an item counts for its gate without being done."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(sa_column=_project_fk())
+    item_key: str = Field(max_length=40)
+    phase_number: int
+    reason: str = Field(max_length=500)
+    waived_by: str = Field(max_length=32)
+    waived_at: datetime = Field(sa_column=_utc())
+    expires_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True)
+    )
+    # Set when the waiver stops counting (it expired); the row stays as the record.
+    ended_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class SuccessBars(SQLModel, table=True):
+    """One recording of the success bars; the newest is in force. After Phase 2 passes,
+    each new row is an amendment, with its reason."""
+
+    __tablename__ = "success_bars"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(sa_column=_project_fk())
+    quality_metric: str = Field(max_length=60)
+    quality_threshold: float
+    cost_target: float | None = None  # per 1,000 requests
+    latency_p95_ms: float | None = None
+    acceptable_gap: float | None = None  # points of the quality metric below the teacher
+    recorded_by: str = Field(max_length=32)
+    recorded_at: datetime = Field(sa_column=_utc())
+    amendment_reason: str | None = Field(default=None, max_length=500)
+
+
+class SliceBar(SQLModel, table=True):
+    __tablename__ = "slice_bar"
+
+    id: int | None = Field(default=None, primary_key=True)
+    bars_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("success_bars.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    name: str = Field(max_length=60)
+    metric: str = Field(max_length=60)
+    threshold: float
+    critical: bool = False
+
+
+class Evaluation(SQLModel, table=True):
+    """Student and teacher on the held-out set, against the bars in force when recorded."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(sa_column=_project_fk())
+    bars_id: int = Field(sa_column=Column(Integer, ForeignKey("success_bars.id"), nullable=False))
+    student_score: float
+    teacher_score: float
+    latency_p95_ms: float | None = None
+    cost: float | None = None
+    recorded_by: str = Field(max_length=32)
+    recorded_at: datetime = Field(sa_column=_utc())
+    ts: str | None = Field(default=None, max_length=32)  # the table posted in the thread
+
+
+class SliceScore(SQLModel, table=True):
+    __tablename__ = "slice_score"
+
+    id: int | None = Field(default=None, primary_key=True)
+    evaluation_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("evaluation.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    name: str = Field(max_length=60)
+    student_score: float
+    teacher_score: float

@@ -8,15 +8,21 @@ from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from storage.models import (
+    Evaluation,
     MessageKind,
     Nudge,
     NudgeStatus,
+    Owner,
     PostedMessage,
     Project,
     ProjectStatus,
     Schedule,
+    SliceBar,
+    SliceScore,
+    SuccessBars,
     Tick,
     TickEvent,
+    Waiver,
 )
 
 # --- projects -------------------------------------------------------------------------------
@@ -382,3 +388,124 @@ def last_answered_nudge(session: Session, project_id: int, kind: str) -> Nudge |
         .where(Nudge.project_id == project_id, Nudge.kind == kind, col(Nudge.answer).is_not(None))
         .order_by(col(Nudge.answered_at).desc())
     ).first()
+
+
+# --- owners ----------------------------------------------------------------------------------
+
+
+def list_owners(session: Session, project_id: int) -> list[str]:
+    return list(
+        session.exec(
+            select(Owner.user_id).where(Owner.project_id == project_id).order_by(col(Owner.id))
+        ).all()
+    )
+
+
+def add_owner(session: Session, project: Project, *, user_id: str, added_by: str, now: datetime) -> None:
+    session.add(Owner(project_id=_id(project), user_id=user_id, added_by=added_by, added_at=now))
+    session.flush()
+
+
+def remove_owner(session: Session, project: Project, user_id: str) -> None:
+    owner = session.exec(
+        select(Owner).where(Owner.project_id == _id(project), Owner.user_id == user_id)
+    ).first()
+    if owner is not None:
+        session.delete(owner)
+        session.flush()
+
+
+# --- waivers ---------------------------------------------------------------------------------
+
+
+def list_waivers(session: Session, project_id: int) -> list[Waiver]:
+    return list(
+        session.exec(select(Waiver).where(Waiver.project_id == project_id).order_by(col(Waiver.id))).all()
+    )
+
+
+def add_waiver(session: Session, project: Project, **values: object) -> Waiver:
+    waiver = Waiver(project_id=_id(project), **values)
+    session.add(waiver)
+    session.flush()
+    return waiver
+
+
+def expired_waiver_projects(session: Session, *, now: datetime) -> list[int]:
+    """Projects with a waiver in force whose expiry has passed."""
+    return sorted(
+        set(
+            session.exec(
+                select(Waiver.project_id).where(
+                    col(Waiver.ended_at).is_(None),
+                    col(Waiver.expires_at).is_not(None),
+                    col(Waiver.expires_at) <= now,
+                )
+            ).all()
+        )
+    )
+
+
+# --- success bars and evaluations ------------------------------------------------------------
+
+
+def current_bars(session: Session, project_id: int) -> tuple[SuccessBars, list[SliceBar]] | None:
+    bars = session.exec(
+        select(SuccessBars).where(SuccessBars.project_id == project_id).order_by(col(SuccessBars.id).desc())
+    ).first()
+    if bars is None:
+        return None
+    slices = session.exec(
+        select(SliceBar).where(SliceBar.bars_id == bars.id).order_by(col(SliceBar.id))
+    ).all()
+    return bars, list(slices)
+
+
+def first_bars_at(session: Session, project_id: int) -> datetime | None:
+    return session.exec(
+        select(SuccessBars.recorded_at)
+        .where(SuccessBars.project_id == project_id)
+        .order_by(col(SuccessBars.id))
+    ).first()
+
+
+def add_bars(session: Session, project: Project, bars: SuccessBars, slices: list[SliceBar]) -> SuccessBars:
+    bars.project_id = _id(project)
+    session.add(bars)
+    session.flush()
+    for slice_bar in slices:
+        slice_bar.bars_id = bars.id or 0
+        session.add(slice_bar)
+    session.flush()
+    return bars
+
+
+def latest_evaluation(session: Session, project_id: int) -> tuple[Evaluation, list[SliceScore]] | None:
+    evaluation = session.exec(
+        select(Evaluation).where(Evaluation.project_id == project_id).order_by(col(Evaluation.id).desc())
+    ).first()
+    if evaluation is None:
+        return None
+    return evaluation, list_slice_scores(session, evaluation.id or 0)
+
+
+def list_evaluations(session: Session, project_id: int) -> list[Evaluation]:
+    return list(
+        session.exec(
+            select(Evaluation).where(Evaluation.project_id == project_id).order_by(col(Evaluation.id))
+        ).all()
+    )
+
+
+def list_slice_scores(session: Session, evaluation_id: int) -> list[SliceScore]:
+    return list(session.exec(select(SliceScore).where(SliceScore.evaluation_id == evaluation_id)).all())
+
+
+def add_evaluation(session: Session, evaluation: Evaluation, scores: list[SliceScore]) -> Evaluation:
+    session.add(evaluation)
+    session.flush()
+    for score in scores:
+        score.evaluation_id = evaluation.id or 0
+        session.add(score)
+    session.flush()
+    return evaluation

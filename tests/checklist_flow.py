@@ -28,7 +28,13 @@ def replies_of(fake: FakeSlack, channel: str) -> list[dict[str, Any]]:
 
 def phase_messages(fake: FakeSlack, channel: str) -> list[dict[str, Any]]:
     """The thread's phase messages (those that start with a phase header), in order."""
-    return [m for m in replies_of(fake, channel) if m["blocks"] and m["blocks"][0]["type"] == "header"]
+    return [
+        m
+        for m in replies_of(fake, channel)
+        if m["blocks"]
+        and m["blocks"][0]["type"] == "header"
+        and m["blocks"][0]["text"]["text"].startswith("Phase ")
+    ]
 
 
 def block_text(message: dict[str, Any]) -> str:
@@ -55,9 +61,110 @@ def is_ticked(message: dict[str, Any], item_key: str) -> bool:
 def tick_phase(
     bot: RunningBot, fake: FakeSlack, channel: str, phase_number: int, user: str = "UALICE"
 ) -> None:
-    """Tick every item of an open phase, one click at a time, on the message as Slack shows it."""
+    """Tick every item of an open phase, one click at a time, on the message as Slack shows it
+    (recording the success bars or an evaluation first where the phase's items need them)."""
+    record_evidence_for(bot, fake, channel, phase_number)
     message = phase_messages(fake, channel)[phase_number - 1]
     for item in TEMPLATE.phase(phase_number).items:
         result = bot.slack.click(channel, message["ts"], item.key, selected=True, user=user)
         assert result.status == 200
         bot.settle()
+
+
+# --- modals -------------------------------------------------------------------------------------
+
+PASSING_BARS = {
+    "quality_metric": "accuracy",
+    "quality_threshold": "0.9",
+    "slices": "billing | accuracy | 0.85 | critical\nsmalltalk | accuracy | 0.7",
+    "cost_target": "0.40",
+    "latency": "250",
+    "gap": "0.03",
+}
+PASSING_EVALUATION = {
+    "overall": "0.93 / 0.95",
+    "slice-0": "0.9 / 0.92",
+    "slice-1": "0.8 / 0.85",
+    "latency": "180",
+    "cost": "0.2",
+}
+
+
+def press_button(
+    bot: RunningBot, channel: str, message: dict[str, Any], action_id: str, user: str = "UALICE"
+) -> Any:
+    """Click a button of a message as Slack shows it; returns the HTTP result."""
+    actions = next(
+        b
+        for b in message["blocks"]
+        if b["type"] == "actions" and any(e.get("action_id") == action_id for e in b["elements"])
+    )
+    button = next(e for e in actions["elements"] if e["action_id"] == action_id)
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user, "username": user.lower(), "team_id": "T0001"},
+        "team": {"id": "T0001", "domain": "fake"},
+        "channel": {"id": channel, "name": "support-router"},
+        "container": {"type": "message", "message_ts": message["ts"], "channel_id": channel},
+        "message": message,
+        "trigger_id": bot.slack.fake.new_trigger_id(),
+        "response_url": bot.slack.fake.new_response_url(),
+        "actions": [{**button, "block_id": actions["block_id"], "action_ts": "1.0"}],
+    }
+    result = bot.slack.interact(payload)
+    bot.settle()
+    return result
+
+
+def submit_view(bot: RunningBot, view: dict[str, Any], values: dict[str, str], user: str = "UALICE") -> Any:
+    """Submit a modal as Slack does: the typed values in view.state, keyed by block id."""
+    state: dict[str, Any] = {}
+    for block in view["blocks"]:
+        if block["type"] != "input" or block["block_id"] not in values:
+            continue
+        element_type = block["element"]["type"]
+        value = values[block["block_id"]]
+        if element_type == "static_select":
+            entry: dict[str, Any] = {"type": element_type, "selected_option": {"value": value}}
+        elif element_type == "datepicker":
+            entry = {"type": element_type, "selected_date": value}
+        else:
+            entry = {"type": element_type, "value": value}
+        state[block["block_id"]] = {block["element"]["action_id"]: entry}
+    payload = {
+        "type": "view_submission",
+        "team": {"id": "T0001", "domain": "fake"},
+        "user": {"id": user, "username": user.lower(), "team_id": "T0001"},
+        "api_app_id": "A0DISTILL",
+        "trigger_id": bot.slack.fake.new_trigger_id(),
+        "view": {**view, "state": {"values": state}, "hash": "h"},
+        "response_urls": [],
+    }
+    result = bot.slack.interact(payload)
+    bot.settle()
+    return result
+
+
+def fill_form(
+    bot: RunningBot,
+    fake: FakeSlack,
+    channel: str,
+    message: dict[str, Any],
+    action_id: str,
+    values: dict[str, str],
+    user: str = "UALICE",
+) -> Any:
+    """Open a form with its button and submit it; returns the submission's HTTP result."""
+    opened = len(fake.views)
+    press_button(bot, channel, message, action_id, user)
+    assert len(fake.views) == opened + 1, "the form did not open"
+    return submit_view(bot, fake.views[-1], values, user)
+
+
+def record_evidence_for(bot: RunningBot, fake: FakeSlack, channel: str, phase_number: int) -> None:
+    message = fake.message(channel, phase_messages(fake, channel)[phase_number - 1]["ts"])
+    kinds = {item.evidence for item in TEMPLATE.phase(phase_number).items}
+    if "quality-bar" in kinds:
+        assert fill_form(bot, fake, channel, message, "bars:open", PASSING_BARS).status == 200
+    if "evaluation" in kinds:
+        assert fill_form(bot, fake, channel, message, "evaluation:open", PASSING_EVALUATION).status == 200

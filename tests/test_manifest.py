@@ -40,7 +40,7 @@ def test_manifest_declares_the_command_and_url_the_bot_serves() -> None:
     [command] = MANIFEST["features"]["slash_commands"]
     assert command["command"] == COMMAND
     assert len(command["description"]) <= 2000 and command["usage_hint"]
-    assert command["should_escape"] is False
+    assert command["should_escape"] is True  # mentions arrive as <@U…> for `/distill owners add`
     settings = MANIFEST["settings"]
     assert settings["interactivity"]["is_enabled"] is True
     for url in (command["url"], settings["interactivity"]["request_url"]):

@@ -54,9 +54,11 @@ def decide_toggle(
     existing: TickState | None,
     user_id: str,
     seen_version: int,
+    missing_evidence: str | None = None,
 ) -> Change | Refusal:
     """Decide what a click on one item's checkbox does.
 
+    `missing_evidence` explains why the item's number is not recorded yet, if it is not.
     `seen_version` is the project version the user's message was drawn at. Slack sends what
     the client showed, which may be stale: an untick only removes a tick the user could see
     (made at or before `seen_version`) or made themselves, so a stale client never unticks
@@ -71,7 +73,11 @@ def decide_toggle(
             f"Phase {phase_number} is locked until every item of Phase {standing.current_phase} is ticked."
         )
     if want_ticked:
-        return Change.NONE if existing else Change.TICK
+        if existing:
+            return Change.NONE
+        if missing_evidence:
+            return Refusal(missing_evidence, redraw=True)
+        return Change.TICK
     if existing is None:
         return Change.NONE
     if existing.ticked_by != user_id and existing.version > seen_version:
@@ -83,17 +89,41 @@ def decide_toggle(
     return Change.UNTICK
 
 
-def is_phase_complete(template: Template, phase_number: int, ticked: set[str]) -> bool:
-    return _keys(template, phase_number) <= ticked
+def decide_waive(
+    template: Template,
+    standing: Standing,
+    *,
+    phase_number: int,
+    item_key: str,
+    is_owner: bool,
+    done: set[str],
+) -> Refusal | None:
+    """May this user waive this item now? None means yes."""
+    if not is_owner:
+        return Refusal("Only the project's owners may waive items. `/distill owners` lists them.")
+    if (
+        item_key not in _keys(template, phase_number)
+        or standing.shipped
+        or phase_number != standing.current_phase
+    ):
+        return Refusal(f"Only items of the open phase (Phase {standing.current_phase}) can be waived.")
+    if item_key in done:
+        return Refusal("That item is already ticked or waived.")
+    return None
 
 
-def open_items(template: Template, phase_number: int, ticked: set[str]) -> list[Item]:
-    return [item for item in template.phase(phase_number).items if item.key not in ticked]
+def is_phase_complete(template: Template, phase_number: int, done: set[str]) -> bool:
+    """`done`: the items ticked or covered by a waiver in force."""
+    return _keys(template, phase_number) <= done
 
 
-def next_standing(template: Template, standing: Standing, ticked: set[str]) -> Standing:
-    """The standing after a change: the gate opens the next phase once the current one is full."""
-    if standing.shipped or not is_phase_complete(template, standing.current_phase, ticked):
+def open_items(template: Template, phase_number: int, done: set[str]) -> list[Item]:
+    return [item for item in template.phase(phase_number).items if item.key not in done]
+
+
+def next_standing(template: Template, standing: Standing, done: set[str]) -> Standing:
+    """The standing after a change: the gate opens the next phase once the current one is done."""
+    if standing.shipped or not is_phase_complete(template, standing.current_phase, done):
         return standing
     if standing.current_phase == len(template.phases):
         return Standing(current_phase=standing.current_phase, shipped=True)

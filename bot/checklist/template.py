@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
@@ -29,7 +29,7 @@ PhaseIntro = Annotated[str, StringConstraints(strip_whitespace=True, max_length=
 # and Slack refuses messages whose block text passes about 13,200 characters.
 MAX_ITEMS_PER_PHASE = 20
 MAX_PHASES = 20
-MAX_PHASE_TEXT = 10_000
+MAX_PHASE_TEXT = 7_500  # leaves room for a tick or waiver line on every item
 
 
 def sent_length(text: str) -> int:
@@ -41,12 +41,29 @@ class TemplateError(ValueError):
     """The checklist file is missing, unreadable or breaks a rule."""
 
 
+EvidenceKind = Literal[
+    "quality-bar",
+    "slice-bars",
+    "cost-latency-targets",
+    "acceptable-gap",
+    "evaluation",
+    "evaluation-slices",
+    "critical-slices-pass",
+]
+
+
 class Item(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     key: Key
     title: ItemTitle
     reason: ItemReason
+    evidence: EvidenceKind | None = None
+
+    @property
+    def short_title(self) -> str:
+        """The title within Slack's 75 characters for option texts."""
+        return self.title if len(self.title) <= 75 else self.title[:74] + "…"
 
 
 class Phase(BaseModel):
@@ -99,11 +116,8 @@ class Template(BaseModel):
             raise KeyError(f"no phase {number} in a {len(self.phases)}-phase checklist")
         return self.phases[number - 1]
 
-    def phase_number_of(self, item_key: str) -> int | None:
-        for number, phase in enumerate(self.phases, start=1):
-            if any(item.key == item_key for item in phase.items):
-                return number
-        return None
+    def item(self, item_key: str) -> Item | None:
+        return next((item for phase in self.phases for item in phase.items if item.key == item_key), None)
 
 
 def parse_template(text: str, *, source: str = "<string>") -> Template:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
+from bot.governance import Governance
 from bot.listeners.common import run_and_reply
 from bot.nudges.service import NudgeService
 from bot.rendering.messages import HELP_TEXT
@@ -14,10 +16,10 @@ from bot.workflow import StartRequest, Workflow
 COMMAND = "/distill"
 
 
-SUBCOMMANDS = {"start", "status", "schedule", "timezone"}
+SUBCOMMANDS = {"start", "status", "schedule", "timezone", "owners"}
 
 
-def register(app: App, workflow: Workflow, nudges: NudgeService) -> None:
+def register(app: App, workflow: Workflow, nudges: NudgeService, governance: Governance) -> None:
     @app.command(COMMAND)
     def distill(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         text = str(command.get("text") or "").strip()
@@ -42,12 +44,14 @@ def register(app: App, workflow: Workflow, nudges: NudgeService) -> None:
                 return nudges.schedule_command(team_id, channel_id, argument)
             if subcommand == "timezone":
                 return nudges.timezone_command(team_id, channel_id, argument)
+            if subcommand == "owners":
+                return governance.owners_command(team_id, channel_id, user_id, argument)
             start = StartRequest(
                 team_id=team_id,
                 channel_id=channel_id,
                 channel_name=str(command.get("channel_name") or ""),
                 user_id=user_id,
-                name=argument,
+                name=html.unescape(argument),  # the command escapes & < > (should_escape)
             )
             return workflow.start(start)
 

@@ -8,6 +8,7 @@ nothing and several replicas never double-send.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -20,12 +21,15 @@ log = logging.getLogger(__name__)
 JOB_ID = "deliver-nudges"
 
 
-def start_nudge_scheduler(service: NudgeService, poll_seconds: int) -> BackgroundScheduler:
+def start_nudge_scheduler(
+    service: NudgeService, poll_seconds: int, *also: Callable[[], object]
+) -> BackgroundScheduler:
+    """Start the one periodic job: due nudges, and `also` (expiring waivers) on the same beat."""
     scheduler = BackgroundScheduler(timezone=UTC)
     scheduler.add_job(
         _run,
         IntervalTrigger(seconds=poll_seconds, timezone=UTC),
-        args=[service],
+        args=[service, also],
         id=JOB_ID,
         replace_existing=True,
         coalesce=True,  # a pass that overran is not made up several times over
@@ -37,7 +41,12 @@ def start_nudge_scheduler(service: NudgeService, poll_seconds: int) -> Backgroun
     return scheduler
 
 
-def _run(service: NudgeService) -> None:
+def _run(service: NudgeService, also: tuple[Callable[[], object], ...]) -> None:
+    for job in also:
+        try:
+            job()
+        except Exception:
+            log.exception("periodic %s failed; the next pass retries", getattr(job, "__name__", "job"))
     try:
         sent = service.run_due()
     except Exception:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bot.checklist.evidence import BarsView, EvaluationView, Evidence, compare
 from bot.checklist.gate import CYCLE_CARRIES_PHASES, open_items
 from bot.checklist.template import Template
 from bot.rendering.ids import ItemRef, item_action_id, item_block_id
@@ -23,6 +24,14 @@ PROGRESS_BAR_WIDTH = 16
 class TickView:
     user_id: str
     at: datetime
+
+
+@dataclass(frozen=True)
+class WaiverView:
+    user_id: str
+    at: datetime
+    reason: str
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -41,10 +50,13 @@ class ProjectView:
     permalink: str | None = None
     cycle: int = 1
     closed: bool = False  # a later cycle has taken over
+    waivers: Mapping[str, WaiverView] = field(default_factory=dict)  # those in force
+    evidence: Evidence = field(default_factory=Evidence)
 
     @property
-    def ticked_keys(self) -> set[str]:
-        return set(self.ticks)
+    def done_keys(self) -> set[str]:
+        """Items that count for the gate: ticked, or waived by an owner."""
+        return set(self.ticks) | set(self.waivers)
 
 
 @dataclass(frozen=True)
@@ -87,14 +99,14 @@ def phase_heading(template: Template, phase_number: int) -> str:
 
 
 def progress_line(template: Template, view: ProjectView) -> str:
-    ticked, total = len(view.ticked_keys), template.item_count
+    ticked, total = len(view.done_keys), template.item_count
     if view.shipped:
         return f"Shipped · {ticked}/{total} items"
     return f"Phase {view.current_phase} of {len(template.phases)} · {ticked}/{total} items"
 
 
 def parent_message(template: Template, view: ProjectView) -> Message:
-    ticked, total = len(view.ticked_keys), template.item_count
+    ticked, total = len(view.done_keys), template.item_count
     filled = round(PROGRESS_BAR_WIDTH * ticked / total)
     bar = "▰" * filled + "▱" * (PROGRESS_BAR_WIDTH - filled)
     if view.shipped:
@@ -151,6 +163,8 @@ def _open_phase(template: Template, view: ProjectView, phase_number: int) -> Mes
         text = f"*{escape(item.title)}*\n{escape(item.reason)}"
         if tick:
             text += f"\n:white_check_mark: <@{tick.user_id}> {slack_date(tick.at)}"
+        elif item.key in view.waivers:
+            text += "\n" + waiver_line(view.waivers[item.key])
         option = {"text": {"type": "plain_text", "text": "Done"}, "value": item.key}
         checkboxes: Block = {"type": "checkboxes", "action_id": item_action_id(item.key), "options": [option]}
         if tick:
@@ -163,22 +177,19 @@ def _open_phase(template: Template, view: ProjectView, phase_number: int) -> Mes
                 "accessory": checkboxes,
             }
         )
-    remaining = len(open_items(template, phase_number, view.ticked_keys))
+    remaining = len(open_items(template, phase_number, view.done_keys))
     done = len(phase.items) - remaining
     unlocks = (
         f"Phase {phase_number + 1} opens" if phase_number < len(template.phases) else "The project ships"
     )
     blocks.append(
-        {
-            "type": "context",
-            "elements": [
-                {
-                    "type": "mrkdwn",
-                    "text": f"{done}/{len(phase.items)} ticked · {unlocks} when every item is ticked.",
-                }
-            ],
-        }
+        _context(f"{done}/{len(phase.items)} done · {unlocks} when every item is ticked or waived.")
     )
+    if phase_number == bars_phase(template) and view.evidence.bars is not None:
+        blocks.append(_context(f"Recorded bars: {bars_summary(view.evidence)}"))
+    buttons = _phase_buttons(template, view, phase_number, has_open=remaining > 0)
+    if buttons:
+        blocks.append({"type": "actions", "block_id": f"phase-actions:{view.version}", "elements": buttons})
     return Message(
         text=f"{phase_heading(template, phase_number)} · {done}/{len(phase.items)} ticked", blocks=blocks
     )
@@ -190,7 +201,14 @@ def _phase_summary(template: Template, view: ProjectView, phase_number: int) -> 
     blocks: list[Block] = [{"type": "header", "text": {"type": "plain_text", "text": heading}}]
     for item in phase.items:
         tick = view.ticks.get(item.key)
-        who = f"<@{tick.user_id}> {slack_date(tick.at)}" if tick else "not ticked"
+        waiver = view.waivers.get(item.key)
+        who = (
+            f"<@{tick.user_id}> {slack_date(tick.at)}"
+            if tick
+            else waiver_line(waiver)
+            if waiver
+            else "not ticked"
+        )
         blocks.append(
             {
                 "type": "section",
@@ -198,6 +216,119 @@ def _phase_summary(template: Template, view: ProjectView, phase_number: int) -> 
             }
         )
     return Message(text=heading, blocks=blocks)
+
+
+# A waiver's reason is clipped where it shares a message with a whole phase's items.
+WAIVER_REASON_SHOWN = 80
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` escaped for mrkdwn, cut to `limit` characters as sent (never inside an escape)."""
+    escaped = escape(text)
+    if len(escaped) <= limit:
+        return escaped
+    cut = escaped[: limit - 1]
+    if "&" in cut[-5:]:  # do not split &amp; &lt; &gt;
+        cut = cut[: cut.rindex("&")]
+    return cut + "…"
+
+
+def waiver_line(waiver: WaiverView) -> str:
+    until = f" (until {slack_date(waiver.expires_at)})" if waiver.expires_at else ""
+    reason = clip(waiver.reason, WAIVER_REASON_SHOWN)
+    return f":heavy_minus_sign: Waived by <@{waiver.user_id}> {slack_date(waiver.at)}{until}: _{reason}_"
+
+
+BARS_EVIDENCE = {"quality-bar", "slice-bars", "cost-latency-targets", "acceptable-gap"}
+EVALUATION_EVIDENCE = {"evaluation", "evaluation-slices", "critical-slices-pass"}
+
+
+def _phase_with(template: Template, kinds: set[str]) -> int | None:
+    for number, phase in enumerate(template.phases, start=1):
+        if any(item.evidence in kinds for item in phase.items):
+            return number
+    return None
+
+
+def bars_phase(template: Template) -> int | None:
+    return _phase_with(template, BARS_EVIDENCE)
+
+
+def evaluation_phase(template: Template) -> int | None:
+    return _phase_with(template, EVALUATION_EVIDENCE)
+
+
+def _phase_buttons(
+    template: Template, view: ProjectView, phase_number: int, *, has_open: bool
+) -> list[Block]:
+    value = f"{view.project_id}:{phase_number}"
+    buttons: list[Block] = []
+    if phase_number == bars_phase(template):
+        buttons.append(_button("bars:open", "Record success bars", value))
+    if phase_number == evaluation_phase(template) and view.evidence.bars is not None:
+        buttons.append(_button("evaluation:open", "Record evaluation", value))
+    if has_open:
+        buttons.append(_button("waive:open", "Waive an item…", value))
+    return buttons
+
+
+def _button(action_id: str, label: str, value: str) -> Block:
+    return {
+        "type": "button",
+        "action_id": action_id,
+        "text": {"type": "plain_text", "text": label},
+        "value": value,
+    }
+
+
+def _context(text: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def bars_summary(evidence: Evidence) -> str:
+    bars = evidence.bars
+    if bars is None:
+        return "none recorded"
+    parts = [f"{escape(bars.quality_metric)} ≥ {bars.quality_threshold:g}"]
+    parts += [
+        f"{escape(s.name)} ({escape(s.metric)}) ≥ {s.threshold:g}{' (critical)' if s.critical else ''}"
+        for s in bars.slices
+    ]
+    if bars.cost_target is not None:
+        parts.append(f"cost ≤ {bars.cost_target:g} per 1,000 requests")
+    if bars.latency_p95_ms is not None:
+        parts.append(f"p95 latency ≤ {bars.latency_p95_ms:g} ms")
+    if bars.acceptable_gap is not None:
+        parts.append(f"gap to teacher ≤ {bars.acceptable_gap:g}")
+    return " · ".join(parts)
+
+
+def bars_message(view: ProjectView) -> Message:
+    """The committed bars, posted when Phase 2 passes and redrawn on each amendment."""
+    evidence = view.evidence
+    assert evidence.bars is not None and evidence.committed_at is not None
+    lines = [f"*Committed success bars* for *{escape(view.name)}*", bars_summary(evidence)]
+    blocks: list[Block] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}},
+        _context(f"Committed by <@{evidence.committed_by}> {slack_date(evidence.committed_at)}"),
+    ]
+    if evidence.bars.amendment_reason:
+        blocks.append(
+            _context(
+                f":pencil2: Amended after Phase 2 by <@{evidence.bars.recorded_by}> "
+                f"{slack_date(evidence.bars.recorded_at)}: _{escape(evidence.bars.amendment_reason)}_"
+            )
+        )
+    if not view.closed:
+        value = f"{view.project_id}:{view.current_phase}"
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"bars-actions:{view.version}",
+                "elements": [_button("bars:open", "Amend bars (owners)", value)],
+            }
+        )
+    return Message(text=f"Committed success bars for {escape(view.name)}", blocks=blocks)
 
 
 def phase_done_message(template: Template, view: ProjectView, phase_number: int) -> Message:
@@ -221,12 +352,43 @@ def status_text(template: Template, view: ProjectView) -> str:
     if view.shipped:
         assert view.shipped_at is not None
         return f"*{escape(view.name)}* shipped {slack_date(view.shipped_at)}; all items are ticked.\n{link}"
-    still_open = open_items(template, view.current_phase, view.ticked_keys)
+    still_open = open_items(template, view.current_phase, view.done_keys)
     lines = [
         f"*{escape(view.name)}* · {escape(phase_heading(template, view.current_phase))}"
-        f" · {len(view.ticked_keys)}/{template.item_count} items ticked",
+        f" · {len(view.done_keys)}/{template.item_count} items ticked",
         f"Still open in Phase {view.current_phase}:",
         *(f"• {escape(item.title)}" for item in still_open),
         link,
     ]
     return "\n".join(lines)
+
+
+def evaluation_message(bars: BarsView, evaluation: EvaluationView) -> Message:
+    """The evaluation against the committed bars, one line per bar, failing critical slices first."""
+    comparison = compare(bars, evaluation)
+    marks = {True: ":white_check_mark: pass", False: ":x: fail", None: "-"}
+    lines = [
+        f"{marks[row.passed]} · *{escape(row.label)}*{' (critical)' if row.critical else ''}"
+        f" · bar {row.bar} · student {escape(row.measured)}"
+        for row in comparison.rows
+    ]
+    failing = comparison.failing_critical
+    verdict = (
+        f":no_entry: {len(failing)} production-critical slice(s) fail: the gate stays shut unless "
+        "an owner waives the critical-slices item."
+        if failing
+        else "No production-critical slice fails."
+    )
+    blocks: list[Block] = [
+        {"type": "header", "text": {"type": "plain_text", "text": "Evaluation against the committed bars"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": clip_lines(lines, 2900)}},
+        _context(f"{verdict} Recorded by <@{evaluation.recorded_by}> {slack_date(evaluation.recorded_at)}."),
+    ]
+    passed = sum(1 for row in comparison.rows if row.passed)
+    judged = sum(1 for row in comparison.rows if row.passed is not None)
+    return Message(text=f"Evaluation recorded: {passed}/{judged} bars pass", blocks=blocks)
+
+
+def clip_lines(lines: list[str], limit: int) -> str:
+    text = "\n".join(lines)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

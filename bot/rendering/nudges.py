@@ -89,7 +89,7 @@ def _button(answer: rules.Answer, nudge: NudgeView) -> Block:
 def _nudge_text(template: Template, project: ProjectView, nudge: NudgeView) -> str:
     name = escape(project.name)
     if nudge.kind == rules.STALL:
-        still_open = open_items(template, project.current_phase, project.ticked_keys)
+        still_open = open_items(template, project.current_phase, project.done_keys)
         lines = [
             f":hourglass_flowing_sand: *{escape(phase_heading(template, project.current_phase))}* "
             f"of *{name}* has had no tick for a while. Still open:",

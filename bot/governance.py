@@ -1,0 +1,362 @@
+"""Owners, waivers, committed success bars and evaluations: what makes a gate mean something.
+
+Every restricted action is checked here, on the server, whatever the client showed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackClientError
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from bot import modals
+from bot.checklist import gate
+from bot.checklist.template import Template
+from bot.core.clock import Clock
+from bot.rendering import messages as render
+from bot.workflow import Workflow, done_items, load_evidence
+from storage import queries
+from storage.engine import session_scope
+from storage.models import Evaluation, MessageKind, Project, ProjectStatus, SliceBar, SliceScore, SuccessBars
+
+log = logging.getLogger(__name__)
+
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,30})(?:\|[^>]*)?>$|^([UW][A-Z0-9]{2,30})$")
+OWNERS_ONLY = "Only the project's owners may do that. `/distill owners` lists them."
+NOT_HERE = "That belongs to a project in another channel, or to an earlier cycle."
+
+
+class Governance:
+    def __init__(
+        self, engine: Engine, template: Template, slack: WebClient, clock: Clock, workflow: Workflow
+    ) -> None:
+        self.engine = engine
+        self.template = template
+        self.slack = slack
+        self.clock = clock
+        self.workflow = workflow
+
+    # --- owners -------------------------------------------------------------------------------
+
+    def owners_command(self, team_id: str, channel_id: str, user_id: str, argument: str) -> str:
+        verb, _, rest = argument.strip().partition(" ")
+        with session_scope(self.engine) as session:
+            project = queries.get_open_project(session, team_id, channel_id)
+            if project is None or project.status == ProjectStatus.STARTING:
+                return (
+                    "There is no distillation project in this channel yet. Start one with `/distill start`."
+                )
+            owners = queries.list_owners(session, project.id or 0)
+            if not verb:
+                listed = ", ".join(f"<@{owner}>" for owner in owners)
+                return (
+                    f"Owners of *{render.escape(project.name)}*: {listed}. Owners may waive items and amend "
+                    "committed bars; anyone in the channel may tick."
+                )
+            match = _MENTION.match(rest.strip())
+            if verb.lower() not in {"add", "remove"} or match is None:
+                return "Use `/distill owners`, `/distill owners add @someone` or `... remove @someone`."
+            if user_id not in owners:
+                return OWNERS_ONLY
+            target = match.group(1) or match.group(2)
+            if verb.lower() == "add":
+                if target in owners:
+                    return f"<@{target}> is already an owner."
+                queries.add_owner(session, project, user_id=target, added_by=user_id, now=self.clock())
+                return f"<@{target}> is now an owner of *{render.escape(project.name)}*."
+            if target not in owners:
+                return f"<@{target}> is not an owner."
+            if len(owners) == 1:
+                return "A project always keeps one owner: add another owner first."
+            queries.remove_owner(session, project, target)
+            return f"<@{target}> is no longer an owner of *{render.escape(project.name)}*."
+
+    # --- opening the modals -------------------------------------------------------------------
+
+    def open_modal(
+        self,
+        kind: str,
+        *,
+        trigger_id: str,
+        team_id: str,
+        channel_id: str,
+        user_id: str,
+        project_id: int,
+        phase_number: int,
+    ) -> str | None:
+        """Open the waiver, bars or evaluation modal; returns why not, for the user, if refused."""
+        with session_scope(self.engine) as session:
+            project = queries.get_project(session, project_id)
+            if (
+                project is None
+                or project.closed_at
+                or (project.team_id, project.channel_id) != (team_id, channel_id)
+            ):
+                return NOT_HERE
+            is_owner = user_id in queries.list_owners(session, project_id)
+            standing = gate.Standing(project.current_phase, project.status == ProjectStatus.SHIPPED)
+            proof = load_evidence(session, project)
+            if kind == modals.WAIVE:
+                open_items = gate.open_items(self.template, phase_number, done_items(session, project_id))
+                refusal = gate.decide_waive(
+                    self.template,
+                    standing,
+                    phase_number=phase_number,
+                    item_key=open_items[0].key if open_items else "",
+                    is_owner=is_owner,
+                    done=set(),
+                )
+                if refusal:
+                    return refusal.reason
+                view = modals.waive_modal(
+                    project_id, phase_number, self.template.phase(phase_number).title, open_items
+                )
+            elif kind == modals.BARS:
+                if project.current_phase < (render.bars_phase(self.template) or 1):
+                    return "Success bars are recorded once their phase is open."
+                if project.bars_committed_at and not is_owner:
+                    return "The bars are committed: only owners may amend them. " + OWNERS_ONLY
+                view = modals.bars_modal(
+                    project_id, proof.bars, amending=project.bars_committed_at is not None
+                )
+            else:
+                if proof.bars is None or project.bars_committed_at is None:
+                    return "Evaluations are compared with the committed bars: commit them in Phase 2 first."
+                if project.current_phase < (render.evaluation_phase(self.template) or 1):
+                    return "Evaluations are recorded once their phase is open."
+                view = modals.evaluation_modal(project_id, proof.bars)
+        try:
+            self.slack.views_open(trigger_id=trigger_id, view=view)
+        except SlackClientError as error:
+            log.warning("could not open the %s modal: %s", kind, type(error).__name__)
+            return "Slack did not open the form (the click may be too old). Click the button again."
+        return None
+
+    # --- submissions (answered in the ack, so no Slack calls here) ---------------------------
+
+    def submit(
+        self, kind: str, *, team_id: str, user_id: str, view: modals.View
+    ) -> tuple[modals.Errors, int | None]:
+        """Validate and store a submission. Returns field errors, or the project to redraw."""
+        project_id = modals.metadata(view).get("project_id")
+        if not isinstance(project_id, int):
+            return {"_": "This form is out of date."}, None
+        now = self.clock()
+        with session_scope(self.engine) as session:
+            project = queries.get_project(session, project_id, for_update=True)
+            if project is None or project.closed_at or project.team_id != team_id:
+                return {"_": NOT_HERE}, None
+            is_owner = user_id in queries.list_owners(session, project_id)
+            if kind == modals.WAIVE:
+                errors = self._waive(session, project, view, user_id=user_id, is_owner=is_owner, now=now)
+            elif kind == modals.BARS:
+                errors = self._record_bars(
+                    session, project, view, user_id=user_id, is_owner=is_owner, now=now
+                )
+            else:
+                errors = self._record_evaluation(session, project, view, user_id=user_id, now=now)
+            if errors:
+                session.rollback()
+                return errors, None
+        return {}, project_id
+
+    def _waive(
+        self,
+        session: Session,
+        project: Project,
+        view: modals.View,
+        *,
+        user_id: str,
+        is_owner: bool,
+        now: datetime,
+    ) -> modals.Errors:
+        phase_number = modals.metadata(view).get("phase")
+        if not isinstance(phase_number, int):
+            return {"item": "This form is out of date."}
+        done = done_items(session, project.id or 0)
+        open_keys = {item.key for item in gate.open_items(self.template, phase_number, done)}
+        calendar = self.workflow.nudge_policy.calendar(project)
+        parsed, errors = modals.parse_waiver(view, open_keys, now.astimezone(calendar.tz).date())
+        if parsed is None:
+            return errors
+        standing = gate.Standing(project.current_phase, project.status == ProjectStatus.SHIPPED)
+        refusal = gate.decide_waive(
+            self.template,
+            standing,
+            phase_number=phase_number,
+            item_key=parsed.item_key,
+            is_owner=is_owner,
+            done=done,
+        )
+        if refusal:
+            return {"item": refusal.reason}
+        queries.add_waiver(
+            session,
+            project,
+            item_key=parsed.item_key,
+            phase_number=phase_number,
+            reason=parsed.reason,
+            waived_by=user_id,
+            waived_at=now,
+            expires_at=modals.end_of_day(parsed.expires_on, calendar.tz) if parsed.expires_on else None,
+        )
+        self._changed(session, project, phase_number)
+        self.workflow.advance_gate(session, project, user_id=user_id, now=now)
+        return {}
+
+    def _record_bars(
+        self,
+        session: Session,
+        project: Project,
+        view: modals.View,
+        *,
+        user_id: str,
+        is_owner: bool,
+        now: datetime,
+    ) -> modals.Errors:
+        amending = project.bars_committed_at is not None
+        if amending and not is_owner:
+            return {"quality_metric": OWNERS_ONLY}
+        parsed, errors = modals.parse_bars(view, amending=amending)
+        if parsed is None:
+            return errors
+        bars = SuccessBars(
+            project_id=project.id or 0,
+            quality_metric=parsed.quality_metric,
+            quality_threshold=parsed.quality_threshold,
+            cost_target=parsed.cost_target,
+            latency_p95_ms=parsed.latency_p95_ms,
+            acceptable_gap=parsed.acceptable_gap,
+            recorded_by=user_id,
+            recorded_at=now,
+            amendment_reason=parsed.amendment_reason,
+        )
+        slices = [
+            SliceBar(bars_id=0, name=s.name, metric=s.metric, threshold=s.threshold, critical=s.critical)
+            for s in parsed.slices
+        ]
+        queries.add_bars(session, project, bars, slices)
+        self._changed(session, project, render.bars_phase(self.template) or 0)
+        if amending:
+            queries.mark_messages_stale(
+                session, project, kinds_and_phases=[(MessageKind.BARS, _bars_slot(session, project))]
+            )
+        return {}
+
+    def _record_evaluation(
+        self, session: Session, project: Project, view: modals.View, *, user_id: str, now: datetime
+    ) -> modals.Errors:
+        proof = load_evidence(session, project)
+        if proof.bars is None or project.bars_committed_at is None:
+            return {"overall": "Commit the success bars in Phase 2 first."}
+        parsed, errors = modals.parse_evaluation(view, proof.bars)
+        if parsed is None:
+            return errors
+        bars_row = queries.current_bars(session, project.id or 0)
+        assert bars_row is not None
+        evaluation = Evaluation(
+            project_id=project.id or 0,
+            bars_id=bars_row[0].id or 0,
+            student_score=parsed.student_score,
+            teacher_score=parsed.teacher_score,
+            latency_p95_ms=parsed.latency_p95_ms,
+            cost=parsed.cost,
+            recorded_by=user_id,
+            recorded_at=now,
+        )
+        scores = [
+            SliceScore(evaluation_id=0, name=name, student_score=pair[0], teacher_score=pair[1])
+            for name, pair in parsed.slice_scores.items()
+        ]
+        queries.add_evaluation(session, evaluation, scores)
+        self._changed(session, project, render.evaluation_phase(self.template) or 0)
+        return {}
+
+    def _changed(self, session: Session, project: Project, phase_number: int) -> None:
+        project.version += 1
+        session.add(project)
+        queries.mark_messages_stale(
+            session, project, kinds_and_phases=[(MessageKind.PARENT, 0), (MessageKind.PHASE, phase_number)]
+        )
+
+    def after_submission(self, project_id: int) -> None:
+        """After the ack: redraw, and post any evaluation table not yet in the thread."""
+        self.workflow.sync(project_id)
+        with session_scope(self.engine) as session:
+            unposted = [e for e in queries.list_evaluations(session, project_id) if e.ts is None]
+            project = queries.get_project(session, project_id)
+            thread_ts = queries.get_thread_ts(session, project_id)
+            tables = []
+            for row in unposted:
+                proof = load_evidence(session, project) if project else None
+                if proof and proof.bars and proof.evaluation and proof.evaluation.evaluation_id == row.id:
+                    tables.append((row.id, render.evaluation_message(proof.bars, proof.evaluation)))
+        for evaluation_id, message in tables:
+            try:
+                response = self.slack.chat_postMessage(
+                    channel=project.channel_id,
+                    thread_ts=thread_ts,
+                    text=message.text,
+                    blocks=message.blocks,  # type: ignore[union-attr]
+                )
+            except SlackClientError as error:
+                log.warning("could not post evaluation %s: %s", evaluation_id, type(error).__name__)
+                continue
+            with session_scope(self.engine) as session:
+                row = session.get(Evaluation, evaluation_id)
+                if row is not None:
+                    row.ts = str(response["ts"])
+                    session.add(row)
+
+    # --- expiry -------------------------------------------------------------------------------
+
+    def expire_waivers(self) -> int:
+        """End the waivers whose time is up; their items open again, and the thread is told."""
+        now = self.clock()
+        notices: list[tuple[int, str, str]] = []
+        with session_scope(self.engine) as session:
+            project_ids = queries.expired_waiver_projects(session, now=now)
+        for project_id in project_ids:
+            with session_scope(self.engine) as session:
+                project = queries.get_project(session, project_id, for_update=True)
+                if project is None:
+                    continue
+                for waiver in queries.list_waivers(session, project_id):
+                    if waiver.ended_at is None and waiver.expires_at is not None and waiver.expires_at <= now:
+                        waiver.ended_at = now
+                        session.add(waiver)
+                        self._changed(session, project, waiver.phase_number)
+                        item = self.template.item(waiver.item_key)
+                        title = render.escape(item.title if item else waiver.item_key)
+                        notices.append(
+                            (
+                                project_id,
+                                project.channel_id,
+                                f":alarm_clock: The waiver on *{title}* (Phase {waiver.phase_number}) ended, "
+                                "so the item is open again.",
+                            )
+                        )
+            self.workflow.sync(project_id)
+        for project_id, channel_id, text in notices:
+            with session_scope(self.engine) as session:
+                thread_ts = queries.get_thread_ts(session, project_id)
+            try:
+                self.slack.chat_postMessage(
+                    channel=channel_id,
+                    thread_ts=thread_ts,
+                    text=text,
+                    blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+                )
+            except SlackClientError as error:
+                log.warning("could not announce an ended waiver: %s", type(error).__name__)
+        return len(notices)
+
+
+def _bars_slot(session: Session, project: Project) -> int:
+    messages = [m for m in queries.list_messages(session, project.id or 0) if m.kind == MessageKind.BARS]
+    return messages[0].phase_number if messages else 0

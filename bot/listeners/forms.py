@@ -1,0 +1,64 @@
+"""The buttons that open modals (waiver, success bars, evaluation) and the modals' submissions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot import modals
+from bot.governance import Governance
+from bot.listeners.common import origin, reply_privately, run_and_reply
+
+STALE_BUTTON = "That button is out of date. Use the checklist's latest message in the thread."
+OPENERS = {"waive:open": modals.WAIVE, "bars:open": modals.BARS, "evaluation:open": modals.EVALUATION}
+
+
+def register(app: App, governance: Governance) -> None:
+    for action_id, kind in OPENERS.items():
+        _register_opener(app, governance, action_id, kind)
+    for kind in (modals.WAIVE, modals.BARS, modals.EVALUATION):
+        _register_submission(app, governance, kind)
+
+
+def _register_opener(app: App, governance: Governance, action_id: str, kind: str) -> None:
+    @app.action(action_id)
+    def open_form(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        ack()
+        project_text, _, phase_text = str(action.get("value", "")).partition(":")
+        if not (project_text.isdigit() and phase_text.isdigit()):
+            reply_privately(respond, STALE_BUTTON)
+            return
+        team_id, channel_id, user_id = origin(body)
+        run_and_reply(
+            respond,
+            lambda: governance.open_modal(
+                kind,
+                trigger_id=str(body.get("trigger_id") or ""),
+                team_id=team_id,
+                channel_id=channel_id,
+                user_id=user_id,
+                project_id=int(project_text),
+                phase_number=int(phase_text),
+            ),
+            f"opening the {kind} form",
+        )
+
+
+def _register_submission(app: App, governance: Governance, kind: str) -> None:
+    @app.view(kind)
+    def submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        team_id, _, user_id = origin(body)
+        # Validated and stored before the ack, so that errors show in the modal (Slack's
+        # `response_action: errors`); everything that talks to Slack comes after it.
+        errors, project_id = governance.submit(kind, team_id=team_id, user_id=user_id, view=view)
+        if errors:
+            field = next(iter(errors))
+            if field == "_":  # nothing to point at: show it on the first input
+                first = next((b["block_id"] for b in view.get("blocks", []) if b.get("type") == "input"), "_")
+                errors = {first: errors["_"]}
+            ack(response_action="errors", errors=errors)
+            return
+        ack()
+        if project_id is not None:
+            governance.after_submission(project_id)
