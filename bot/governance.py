@@ -102,7 +102,9 @@ class Governance:
             standing = gate.Standing(project.current_phase, project.status == ProjectStatus.SHIPPED)
             proof = load_evidence(session, project)
             if kind == modals.WAIVE:
-                open_items = gate.open_items(self.template, phase_number, done_items(session, project_id))
+                open_items = gate.open_items(
+                    self.template, phase_number, done_items(session, project, self.template)
+                )
                 refusal = gate.decide_waive(
                     self.template,
                     standing,
@@ -178,7 +180,7 @@ class Governance:
         phase_number = modals.metadata(view).get("phase")
         if not isinstance(phase_number, int):
             return {"item": "This form is out of date."}
-        done = done_items(session, project.id or 0)
+        done = done_items(session, project, self.template)
         open_keys = {item.key for item in gate.open_items(self.template, phase_number, done)}
         calendar = self.workflow.nudge_policy.calendar(project)
         parsed, errors = modals.parse_waiver(view, open_keys, now.astimezone(calendar.tz).date())
@@ -246,6 +248,7 @@ class Governance:
             queries.mark_messages_stale(
                 session, project, kinds_and_phases=[(MessageKind.BARS, _bars_slot(session, project))]
             )
+        self.workflow.advance_gate(session, project, user_id=user_id, now=now)
         return {}
 
     def _record_evaluation(
@@ -275,6 +278,9 @@ class Governance:
         ]
         queries.add_evaluation(session, evaluation, scores)
         self._changed(session, project, render.evaluation_phase(self.template) or 0)
+        self.workflow.advance_gate(
+            session, project, user_id=user_id, now=now
+        )  # it may hold up or free the gate
         return {}
 
     def _changed(self, session: Session, project: Project, phase_number: int) -> None:

@@ -312,7 +312,7 @@ class Workflow:
     def advance_gate(self, session: Session, project: Project, *, user_id: str, now: datetime) -> None:
         """After a change: open the next phase (or ship) if the current one is done, and re-arm nudges."""
         before = gate.Standing(project.current_phase, project.status == ProjectStatus.SHIPPED)
-        after = gate.next_standing(self.template, before, done_items(session, project.id or 0))
+        after = gate.next_standing(self.template, before, done_items(session, project, self.template))
         if after != before:
             # The gate opens: announce it, then open the next phase (or ship).
             queries.add_message(
@@ -415,7 +415,7 @@ class Workflow:
                     return
 
     def project_view(self, session: Session, project: Project) -> render.ProjectView:
-        return _project_view(session, project)
+        return _project_view(session, project, self.template)
 
     def _missing_evidence(self, session: Session, project: Project, item_key: str) -> str | None:
         item = self.template.item(item_key)
@@ -434,12 +434,14 @@ class Workflow:
         return render.phase_done_message(self.template, view, message.phase_number)
 
 
-def done_items(session: Session, project_id: int) -> set[str]:
-    """Items that count for the gate: ticked, or covered by a waiver in force."""
+def done_items(session: Session, project: Project, template: Template) -> set[str]:
+    """Items that count for the gate now (see gate.counted)."""
+    project_id = project.id or 0
     ticked = {tick.item_key for tick in queries.list_ticks(session, project_id)}
-    return ticked | {
+    waived = {
         waiver.item_key for waiver in queries.list_waivers(session, project_id) if waiver.ended_at is None
     }
+    return gate.counted(template, ticked, waived, load_evidence(session, project))
 
 
 def load_evidence(session: Session, project: Project) -> evidence.Evidence:
@@ -480,14 +482,16 @@ def load_evidence(session: Session, project: Project) -> evidence.Evidence:
     )
 
 
-def _project_view(session: Session, project: Project) -> render.ProjectView:
+def _project_view(session: Session, project: Project, template: Template) -> render.ProjectView:
     ticks = queries.list_ticks(session, project.id or 0)
     waivers = [waiver for waiver in queries.list_waivers(session, project.id or 0) if waiver.ended_at is None]
+    proof = load_evidence(session, project)
     return render.ProjectView(
+        counted_keys=frozenset(done_items(session, project, template)),
         waivers={
             w.item_key: render.WaiverView(w.waived_by, w.waived_at, w.reason, w.expires_at) for w in waivers
         },
-        evidence=load_evidence(session, project),
+        evidence=proof,
         cycle=project.cycle,
         closed=project.closed_at is not None,
         project_id=project.id or 0,

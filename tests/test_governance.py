@@ -190,6 +190,32 @@ def test_evaluation_table_failing_critical_slice_and_an_owners_waiver(
         assert len(queries.list_evaluations(session, 1)) == 1
 
 
+def test_a_newer_failing_evaluation_stops_an_earlier_tick_from_counting(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    to_phase(bot, fake_slack, 6)
+    fill_form(bot, fake_slack, CH, phase(fake_slack, 6), "evaluation:open", PASSING_EVALUATION)
+    for key in ("gap-to-teacher", "by-slice", "critical-slices"):
+        click(bot, fake_slack, 6, key)
+    fill_form(
+        bot,
+        fake_slack,
+        CH,
+        phase(fake_slack, 6),
+        "evaluation:open",
+        {**PASSING_EVALUATION, "slice-0": "0.5 / 0.9"},
+    )
+    click(bot, fake_slack, 6, "disagreements")
+
+    assert len(phase_messages(fake_slack, CH)) == 6, "the gate stays shut"
+    shown = item_section(phase(fake_slack, 6), "critical-slices")["text"]["text"]
+    assert "no longer supports this tick" in shown
+
+    # A new, passing evaluation frees the gate without another click.
+    fill_form(bot, fake_slack, CH, phase(fake_slack, 6), "evaluation:open", PASSING_EVALUATION)
+    assert len(phase_messages(fake_slack, CH)) == 7
+
+
 def test_every_evaluation_is_kept(bot: RunningBot, fake_slack: FakeSlack) -> None:
     to_phase(bot, fake_slack, 6)
     fill_form(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from bot.checklist.evidence import Evidence, missing_evidence
 from bot.checklist.template import Item, Template
 
 # A re-distillation cycle keeps the scoping and the committed success bars (the first two
@@ -110,6 +111,17 @@ def decide_waive(
     if item_key in done:
         return Refusal("That item is already ticked or waived.")
     return None
+
+
+def counted(template: Template, ticked: set[str], waived: set[str], proof: Evidence) -> set[str]:
+    """Items that count for their gate: waived ones, and ticked ones whose recorded evidence
+    still holds (a newer evaluation can fail a slice that an earlier one passed)."""
+    holding = {
+        key
+        for key in ticked
+        if (item := template.item(key)) is None or missing_evidence(item.evidence, proof) is None
+    }
+    return holding | waived
 
 
 def is_phase_complete(template: Template, phase_number: int, done: set[str]) -> bool:

@@ -53,10 +53,15 @@ class ProjectView:
     waivers: Mapping[str, WaiverView] = field(default_factory=dict)  # those in force
     evidence: Evidence = field(default_factory=Evidence)
 
+    # Items that count for the gate (gate.counted), as the workflow computed them.
+    counted_keys: frozenset[str] | None = None
+
     @property
     def done_keys(self) -> set[str]:
-        """Items that count for the gate: ticked, or waived by an owner."""
-        return set(self.ticks) | set(self.waivers)
+        """Items that count for the gate: waived, or ticked with their evidence still holding."""
+        return (
+            set(self.counted_keys) if self.counted_keys is not None else set(self.ticks) | set(self.waivers)
+        )
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,8 @@ def _open_phase(template: Template, view: ProjectView, phase_number: int) -> Mes
         text = f"*{escape(item.title)}*\n{escape(item.reason)}"
         if tick:
             text += f"\n:white_check_mark: <@{tick.user_id}> {slack_date(tick.at)}"
+            if item.key not in view.done_keys and item.key not in view.waivers:
+                text += "\n:warning: The newest evidence no longer supports this tick, so it does not count."
         elif item.key in view.waivers:
             text += "\n" + waiver_line(view.waivers[item.key])
         option = {"text": {"type": "plain_text", "text": "Done"}, "value": item.key}
