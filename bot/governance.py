@@ -19,7 +19,7 @@ from bot.checklist import gate
 from bot.checklist.template import Template
 from bot.core.clock import Clock
 from bot.rendering import messages as render
-from bot.workflow import Workflow, done_items, load_evidence
+from bot.workflow import NO_PROJECT, Workflow, channel_project, done_items, load_evidence
 from storage import queries
 from storage.engine import session_scope
 from storage.models import Evaluation, MessageKind, Project, ProjectStatus, SliceBar, SliceScore, SuccessBars
@@ -46,11 +46,9 @@ class Governance:
     def owners_command(self, team_id: str, channel_id: str, user_id: str, argument: str) -> str:
         verb, _, rest = argument.strip().partition(" ")
         with session_scope(self.engine) as session:
-            project = queries.get_open_project(session, team_id, channel_id)
-            if project is None or project.status == ProjectStatus.STARTING:
-                return (
-                    "There is no distillation project in this channel yet. Start one with `/distill start`."
-                )
+            project = channel_project(session, team_id, channel_id)
+            if project is None:
+                return NO_PROJECT
             owners = queries.list_owners(session, project.id or 0)
             if not verb:
                 listed = ", ".join(f"<@{owner}>" for owner in owners)

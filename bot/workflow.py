@@ -50,7 +50,7 @@ _DIRECT_MESSAGE = (
     "Distill Bot runs a project's checklist in the project's channel, not in direct messages. "
     "Run `/distill start` in the channel your team works in."
 )
-_NO_PROJECT = "There is no distillation project in this channel yet. Start one with `/distill start [name]`."
+NO_PROJECT = "There is no distillation project in this channel yet. Start one with `/distill start [name]`."
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ class Workflow:
                 )
                 project_id = project.id or 0
         except IntegrityError:  # someone started it a moment ago
-            return self._existing_project_reply(request.team_id, request.channel_id) or _NO_PROJECT
+            return self._existing_project_reply(request.team_id, request.channel_id) or NO_PROJECT
         return self._open_thread(
             project_id, on_failure=lambda session: queries.delete_project(session, project_id)
         )
@@ -195,9 +195,9 @@ class Workflow:
 
     def status(self, team_id: str, channel_id: str) -> str:
         with session_scope(self.engine) as session:
-            project = queries.get_open_project(session, team_id, channel_id)
-            if project is None or project.status == ProjectStatus.STARTING:
-                return _NO_PROJECT
+            project = channel_project(session, team_id, channel_id)
+            if project is None:
+                return NO_PROJECT
             status = render.status_text(self.template, self.project_view(session, project))
             return f"{status}\n{schedules.next_nudge_line(session, project, self.nudge_policy)}"
 
@@ -432,6 +432,12 @@ class Workflow:
         if message.kind == MessageKind.BARS:
             return render.bars_message(view)
         return render.phase_done_message(self.template, view, message.phase_number)
+
+
+def channel_project(session: Session, team_id: str, channel_id: str) -> Project | None:
+    """The channel's open project, once it is fully started."""
+    project = queries.get_open_project(session, team_id, channel_id)
+    return None if project is None or project.status == ProjectStatus.STARTING else project
 
 
 def done_items(session: Session, project: Project, template: Template) -> set[str]:

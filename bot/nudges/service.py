@@ -14,7 +14,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -26,12 +26,10 @@ from bot.core.clock import Clock
 from bot.nudges import rules, schedules
 from bot.nudges.timing import zone
 from bot.rendering import nudges as render
+from bot.workflow import NO_PROJECT, Workflow, channel_project
 from storage import queries
 from storage.engine import session_scope
 from storage.models import Nudge, NudgeStatus, Project, ProjectStatus
-
-if TYPE_CHECKING:
-    from bot.workflow import Workflow
 
 log = logging.getLogger(__name__)
 
@@ -304,11 +302,9 @@ class NudgeService:
     def schedule_command(self, team_id: str, channel_id: str, argument: str) -> str:
         argument = argument.strip()
         with session_scope(self.engine) as session:
-            project = queries.get_open_project(session, team_id, channel_id)
-            if project is None or project.status == ProjectStatus.STARTING:
-                return (
-                    "There is no distillation project in this channel yet. Start one with `/distill start`."
-                )
+            project = channel_project(session, team_id, channel_id)
+            if project is None:
+                return NO_PROJECT
             if argument.lower() == "resume":
                 project.nudges_paused_reason = None
                 session.add(project)
@@ -323,11 +319,9 @@ class NudgeService:
 
     def timezone_command(self, team_id: str, channel_id: str, argument: str) -> str:
         with session_scope(self.engine) as session:
-            project = queries.get_open_project(session, team_id, channel_id)
-            if project is None or project.status == ProjectStatus.STARTING:
-                return (
-                    "There is no distillation project in this channel yet. Start one with `/distill start`."
-                )
+            project = channel_project(session, team_id, channel_id)
+            if project is None:
+                return NO_PROJECT
             if not argument.strip():
                 tz = self.policy.calendar(project).tz
                 return f"This project's nudges follow {tz.key}. Change it with `/distill timezone Area/City`."

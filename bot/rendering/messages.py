@@ -81,7 +81,7 @@ HELP_TEXT = "\n".join(
         "• `/distill schedule`: the project's nudges and when each comes next "
         "(`/distill schedule drift every 14d`, `... at 10:00`, `... off`)",
         "• `/distill timezone Area/City`: the time zone nudges follow",
-        "• `/distill owners` (`add @someone`, `remove @someone`): who may waive items and amend committed bars",
+        "• `/distill owners` (`add @someone`, `remove @someone`): who may waive items and amend bars",
         "• `/distill help`: this list",
         "Tick items in the thread; each phase opens when every item of the one before is ticked.",
     ]
