@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
+from apscheduler.schedulers.background import BackgroundScheduler
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.app import DistillBot, build_bot, make_web_client
@@ -56,24 +57,35 @@ def main(argv: list[str] | None = None) -> int:
         print(f"distill-bot: cannot reach Slack at SLACK_API_URL ({error})", file=sys.stderr)
         return 1
     bot = build_bot(settings, engine=engine, template=template, client=client)
+    if settings.socket_mode:
+        return _run_socket_mode(bot, settings)
+    return _run_http(bot, settings)
+
+
+def _start_background_work(bot: DistillBot, settings: Settings) -> BackgroundScheduler:
     # Finish anything a previous run left half-posted, without delaying start-up.
     threading.Thread(target=bot.workflow.repair, name="repair", daemon=True).start()
-    scheduler = start_nudge_scheduler(bot.nudges, settings.nudge_poll_seconds, bot.governance.expire_waivers)
-    try:
-        if settings.socket_mode:
-            return _run_socket_mode(bot, settings)
-        return _run_http(bot, settings)
-    finally:
-        scheduler.shutdown(wait=False)
+    return start_nudge_scheduler(bot.nudges, settings.nudge_poll_seconds, bot.governance.expire_waivers)
 
 
 def _run_http(bot: DistillBot, settings: Settings) -> int:
     assert settings.slack_signing_secret is not None  # Settings requires it in HTTP mode
     application = make_wsgi_app(bot.app, bot.engine, settings.slack_signing_secret.get_secret_value())
-    server = HttpServer(application, settings.host, settings.port)
+    try:
+        server = HttpServer(application, settings.host, settings.port)
+    except OSError as error:
+        print(
+            f"distill-bot: cannot listen on {settings.host}:{settings.port} ({error.strerror})",
+            file=sys.stderr,
+        )
+        return 1
     _stop_on_sigterm(_exit_serving)
+    scheduler = _start_background_work(bot, settings)
     log.info("serving Slack requests on http://%s:%s%s", settings.host, server.port, EVENTS_PATH)
-    server.serve_forever()
+    try:
+        server.serve_forever()
+    finally:
+        scheduler.shutdown(wait=False)
     return 0
 
 
@@ -88,8 +100,10 @@ def _run_socket_mode(bot: DistillBot, settings: Settings) -> int:
     _stop_on_sigterm(stopped.set)
     handler.connect()
     log.info("connected to Slack in Socket Mode")
+    scheduler = _start_background_work(bot, settings)
     with contextlib.suppress(KeyboardInterrupt):
         stopped.wait()
+    scheduler.shutdown(wait=False)
     handler.close()
     return 0
 

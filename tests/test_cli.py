@@ -126,3 +126,19 @@ def test_unreachable_slack_or_a_refused_token_is_one_clear_line(
         result.stderr.strip().splitlines()[-1] == "distill-bot: Slack refused SLACK_BOT_TOKEN (invalid_auth)"
     )
     assert "xoxb-revoked-token" not in result.stderr
+
+
+def test_a_taken_port_is_one_clear_line(tmp_path: Path, fake_slack: FakeSlack) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        env = bot_environment(fake_slack, f"sqlite:///{tmp_path / 'x.db'}", PORT=port)
+        result = run_cli([], env, cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert (
+        result.stderr.strip().splitlines()[-1]
+        == f"distill-bot: cannot listen on 127.0.0.1:{port} (Address already in use)"
+    )

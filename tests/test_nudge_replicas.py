@@ -16,7 +16,7 @@ from storage.engine import make_engine, session_scope
 from storage.migrate import upgrade
 from storage.models import MessageKind, NudgeStatus, ProjectStatus
 from tests.fake_slack import FakeSlack
-from tests.processes import BotProcess, bot_environment, wait_for
+from tests.processes import BotProcess, bot_environment, free_port, wait_for
 from tests.support import TEAM
 
 PROJECTS = 40
@@ -82,8 +82,7 @@ def test_replicas_send_each_due_nudge_exactly_once(
     answers.set()
 
     replicas = [
-        BotProcess({**env, "PORT": str(int(env["PORT"]) + n)}, tmp_path, tmp_path / f"{name}.log")
-        for n, name in ((1, "b"), (2, "c"))
+        BotProcess({**env, "PORT": str(free_port())}, tmp_path, tmp_path / f"{name}.log") for name in "bc"
     ]
     try:
         engine = make_engine(postgres_url)
