@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -28,6 +28,10 @@ from bot.workflow import Workflow
 from storage.engine import make_engine
 
 log = logging.getLogger(__name__)
+
+# Threads for the work that follows an ack (database and Slack calls); Slack's rate limits,
+# not these threads, bound how fast one workspace can be served.
+BACKGROUND_THREADS = 16
 
 
 @dataclass
@@ -60,6 +64,7 @@ def build_bot(
     template: Template | None = None,
     clock: Clock = utc_now,
     listener_executor: Executor | None = None,
+    background: Executor | None = None,
     client: WebClient | None = None,
 ) -> DistillBot:
     engine = engine or make_engine(settings.database_url)
@@ -88,7 +93,8 @@ def build_bot(
         lease=timedelta(seconds=settings.nudge_lease_seconds),
     )
     governance = Governance(engine, template, client, clock, workflow)
-    listeners.register(app, workflow, nudges, governance)
+    background = background or ThreadPoolExecutor(max_workers=BACKGROUND_THREADS, thread_name_prefix="work")
+    listeners.register(app, background, workflow, nudges, governance)
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:

@@ -69,6 +69,11 @@ class DrainableExecutor(ThreadPoolExecutor):
             self._pending -= 1
             self._idle.notify_all()
 
+    @property
+    def idle(self) -> bool:
+        with self._idle:
+            return self._pending == 0
+
     def wait_idle(self, timeout: float = 30) -> None:
         with self._idle:
             if not self._idle.wait_for(lambda: self._pending == 0, timeout=timeout):
@@ -242,6 +247,7 @@ class RunningBot:
     def __init__(self, fake: FakeSlack, database_url: str, clock: FakeClock, **settings: Any) -> None:
         self.clock = clock
         self.executor = DrainableExecutor()
+        self.background = DrainableExecutor()
         self.engine = make_engine(database_url)
         upgrade(self.engine)
         self.bot: DistillBot = build_bot(
@@ -249,6 +255,7 @@ class RunningBot:
             engine=self.engine,
             clock=clock,
             listener_executor=self.executor,
+            background=self.background,
         )
         self.server = HttpServer(make_wsgi_app(self.bot.app, self.engine, SIGNING_SECRET), "127.0.0.1", 0)
         self._thread = threading.Thread(target=self.server.serve_forever, name="bot-http", daemon=True)
@@ -257,8 +264,12 @@ class RunningBot:
         self.slack = SlackSender(self.base_url + "/slack/events", fake)
 
     def settle(self) -> None:
-        """Wait until every listener has finished its work after ack()."""
-        self.executor.wait_idle()
+        """Wait until every listener, and the work it handed on after ack(), has finished."""
+        while True:
+            self.executor.wait_idle()
+            self.background.wait_idle()
+            if self.executor.idle and self.background.idle:
+                return
 
     def run_nudges(self) -> int:
         """One pass of the job APScheduler runs every NUDGE_POLL_SECONDS, at the injected time."""
@@ -269,6 +280,7 @@ class RunningBot:
         self.server.shutdown()
         self._thread.join(timeout=10)
         self.executor.shutdown(wait=True)
+        self.background.shutdown(wait=True)
         self.engine.dispose()
 
 

@@ -405,3 +405,19 @@ def test_a_start_abandoned_by_a_crashed_worker_does_not_block_the_channel(
     start(bot)
     assert "Support-ticket router" in block_text(parent_of(fake_slack, PROJECT_CHANNEL))
     assert len(replies_of(fake_slack, PROJECT_CHANNEL)) == 1
+
+
+def test_acks_never_queue_behind_a_stuck_slack(bot: RunningBot, fake_slack: FakeSlack) -> None:
+    """More requests than there are worker threads, while Slack answers none of them."""
+    channels = [f"C0BUSY{n:02d}" for n in range(30)]
+    for channel in channels:
+        fake_slack.add_channel(channel, channel.lower())
+    held = fake_slack.hold("chat.postMessage")
+    try:
+        for channel in channels:
+            assert bot.slack.command("start Busy", channel=channel).status == 200
+        assert fake_slack.calls_to("chat.postMessage") == []  # every ack came while Slack held every post
+    finally:
+        held.set()
+    bot.settle()
+    assert all(len(fake_slack.messages(channel)) == 2 for channel in channels)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
+
 from slack_bolt import App
 
 from bot.governance import Governance
@@ -10,8 +12,11 @@ from bot.nudges.service import NudgeService
 from bot.workflow import Workflow
 
 
-def register(app: App, workflow: Workflow, nudges: NudgeService, governance: Governance) -> None:
-    commands.register(app, workflow, nudges, governance)
-    actions.register(app, workflow)
-    nudge_actions.register(app, nudges)
-    forms.register(app, governance)
+def register(
+    app: App, background: Executor, workflow: Workflow, nudges: NudgeService, governance: Governance
+) -> None:
+    """`background` runs the slow part of every request, after its ack."""
+    commands.register(app, background, workflow, nudges, governance)
+    actions.register(app, background, workflow)
+    nudge_actions.register(app, background, nudges)
+    forms.register(app, background, governance)

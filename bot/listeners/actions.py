@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -13,7 +14,7 @@ from bot.workflow import ItemClick, Workflow
 STALE_BUTTON = "That checkbox is out of date. Use the checklist's latest message in the thread."
 
 
-def register(app: App, workflow: Workflow) -> None:
+def register(app: App, background: Executor, workflow: Workflow) -> None:
     @app.action(ITEM_ACTION_PATTERN)
     def item_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         ack()
@@ -32,4 +33,6 @@ def register(app: App, workflow: Workflow) -> None:
                 isinstance(option, dict) and option.get("value") == ref.item_key for option in selected
             ),
         )
-        run_and_reply(respond, lambda: workflow.toggle(click), f"tick on project {ref.project_id}")
+        run_and_reply(
+            background, respond, lambda: workflow.toggle(click), f"tick on project {ref.project_id}"
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from concurrent.futures import Executor
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -19,7 +20,9 @@ COMMAND = "/distill"
 SUBCOMMANDS = {"start", "status", "schedule", "timezone", "owners"}
 
 
-def register(app: App, workflow: Workflow, nudges: NudgeService, governance: Governance) -> None:
+def register(
+    app: App, background: Executor, workflow: Workflow, nudges: NudgeService, governance: Governance
+) -> None:
     @app.command(COMMAND)
     def distill(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         text = str(command.get("text") or "").strip()
@@ -55,4 +58,4 @@ def register(app: App, workflow: Workflow, nudges: NudgeService, governance: Gov
             )
             return workflow.start(start)
 
-        run_and_reply(respond, work, f"{COMMAND} {subcommand}")
+        run_and_reply(background, respond, work, f"{COMMAND} {subcommand}")

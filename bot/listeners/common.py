@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import Any
 
 from slack_bolt import Respond
@@ -22,12 +23,18 @@ def reply_privately(respond: Respond, text: str) -> None:
     respond(text=text, response_type="ephemeral", replace_original=False)
 
 
-def run_and_reply(respond: Respond, work: Callable[[], str | None], what: str) -> None:
-    """Run the work after ack(); show its answer, or a short apology, to the user alone."""
-    try:
-        reply = work()
-    except Exception:
-        log.exception("%s failed", what)
-        reply = UNEXPECTED
-    if reply:
-        reply_privately(respond, reply)
+def run_and_reply(background: Executor, respond: Respond, work: Callable[[], str | None], what: str) -> None:
+    """Hand the work to the background pool, after ack(); its answer, or a short apology, goes
+    to the user alone. Bolt waits for ack() on its own listener pool: slow Slack calls kept
+    there would leave later requests waiting for a free thread before they can even ack."""
+
+    def run() -> None:
+        try:
+            reply = work()
+        except Exception:
+            log.exception("%s failed", what)
+            reply = UNEXPECTED
+        if reply:
+            reply_privately(respond, reply)
+
+    background.submit(run)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -14,14 +15,16 @@ STALE_BUTTON = "That button is out of date. Use the checklist's latest message i
 OPENERS = {"waive:open": modals.WAIVE, "bars:open": modals.BARS, "evaluation:open": modals.EVALUATION}
 
 
-def register(app: App, governance: Governance) -> None:
+def register(app: App, background: Executor, governance: Governance) -> None:
     for action_id, kind in OPENERS.items():
-        _register_opener(app, governance, action_id, kind)
+        _register_opener(app, background, governance, action_id, kind)
     for kind in (modals.WAIVE, modals.BARS, modals.EVALUATION):
-        _register_submission(app, governance, kind)
+        _register_submission(app, background, governance, kind)
 
 
-def _register_opener(app: App, governance: Governance, action_id: str, kind: str) -> None:
+def _register_opener(
+    app: App, background: Executor, governance: Governance, action_id: str, kind: str
+) -> None:
     @app.action(action_id)
     def open_form(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         ack()
@@ -31,6 +34,7 @@ def _register_opener(app: App, governance: Governance, action_id: str, kind: str
             return
         team_id, channel_id, user_id = origin(body)
         run_and_reply(
+            background,
             respond,
             lambda: governance.open_modal(
                 kind,
@@ -45,7 +49,7 @@ def _register_opener(app: App, governance: Governance, action_id: str, kind: str
         )
 
 
-def _register_submission(app: App, governance: Governance, kind: str) -> None:
+def _register_submission(app: App, background: Executor, governance: Governance, kind: str) -> None:
     @app.view(kind)
     def submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         team_id, _, user_id = origin(body)
@@ -61,4 +65,4 @@ def _register_submission(app: App, governance: Governance, kind: str) -> None:
             return
         ack()
         if project_id is not None:
-            governance.after_submission(project_id)
+            background.submit(governance.after_submission, project_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -14,7 +15,7 @@ from bot.rendering.nudges import NUDGE_ACTION_PATTERN, NUDGE_ACTION_PREFIX
 STALE_BUTTON = "That button is out of date. Use the latest reminder in the thread."
 
 
-def register(app: App, nudges: NudgeService) -> None:
+def register(app: App, background: Executor, nudges: NudgeService) -> None:
     @app.action(NUDGE_ACTION_PATTERN)
     def nudge_answered(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         ack()
@@ -25,4 +26,4 @@ def register(app: App, nudges: NudgeService) -> None:
             return
         team_id, channel_id, user_id = origin(body)
         click = NudgeClick(team_id, channel_id, user_id, nudge_id=int(value), answer=answer)
-        run_and_reply(respond, lambda: nudges.answer(click), f"answer to nudge {click.nudge_id}")
+        run_and_reply(background, respond, lambda: nudges.answer(click), f"answer to nudge {click.nudge_id}")
