@@ -150,3 +150,20 @@ def test_deleting_a_project_removes_its_rows(engine: Engine) -> None:
     with Session(engine) as session:
         assert session.exec(select(Tick)).all() == [] and session.exec(select(PostedMessage)).all() == []
         assert queries.list_tick_events(session, 1) == []
+
+
+def test_upgrading_an_existing_database_makes_each_starter_an_owner(database_url: str) -> None:
+    engine = make_engine(database_url)
+    upgrade(engine, "0002")
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO project (team_id, channel_id, name, checklist, started_by, started_at, status, "
+            "current_phase, version, cycle) VALUES ('T1', 'C1', 'Old', 'default', 'UOLD', "
+            "'2026-01-05 10:00:00', 'active', 3, 7, 1)"
+        )
+    upgrade(engine)
+    with Session(engine) as session:
+        assert queries.list_owners(session, 1) == ["UOLD"]
+        project = queries.get_project(session, 1)
+        assert project is not None and project.current_phase == 3 and project.bars_committed_at is None
+    engine.dispose()
