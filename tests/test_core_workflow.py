@@ -52,7 +52,7 @@ def test_start_posts_parent_and_first_phase_in_its_thread(bot: RunningBot, fake_
     phase_text = block_text(phase_one)
     assert FIRST_PHASE.title in phase_text
     for item in FIRST_PHASE.items:
-        assert item.title.replace('"', '"') in phase_text.replace("&quot;", '"')
+        assert item.title in phase_text
         assert item.reason in phase_text
         assert not is_ticked(phase_one, item.key)
     assert replies_to_user(fake_slack) == []
@@ -285,9 +285,7 @@ def test_status_lists_what_is_open_with_a_link(bot: RunningBot, fake_slack: Fake
     reply = replies_to_user(fake_slack)[-1]
     assert "Phase 1 of 7" in reply and "1/32" in reply
     assert ticked.title not in reply
-    assert all(
-        item.title.replace('"', "&quot;") in reply or item.title in reply for item in FIRST_PHASE.items[1:]
-    )
+    assert all(item.title in reply for item in FIRST_PHASE.items[1:])
     assert fake_slack.calls_to("chat.getPermalink")[0].response["permalink"] in reply
     assert all(response.body.get("response_type") == "ephemeral" for response in fake_slack.responses)
 

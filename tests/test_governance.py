@@ -352,7 +352,9 @@ def test_owners_list_add_remove_and_who_may_do_what(bot: RunningBot, fake_slack:
     assert "Only the project's owners" in owners("remove <@UBOB>", user="UALICE")
     # A waiver form submitted by someone who is no longer an owner is refused on the server.
     press_button(bot, CH, phase(fake_slack, 1), "waive:open", user="UBOB")
-    forged = submit_view(bot, fake_slack.views[-1], {"item": "volume-justifies", "reason": "x"}, user="UALICE")
+    forged = submit_view(
+        bot, fake_slack.views[-1], {"item": "volume-justifies", "reason": "x"}, user="UALICE"
+    )
     assert "Only the project's owners" in forged.json()["errors"]["item"]
     assert "always keeps one owner" in owners("remove <@UBOB>", user="UBOB")
     assert "Use `/distill owners`" in owners("promote <@UCAROL>", user="UBOB")

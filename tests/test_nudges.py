@@ -100,9 +100,7 @@ def test_stall_reminder_after_three_quiet_days_then_every_two_working_days(
     [reminder] = nudges_in_thread(fake_slack)
     text = block_text(reminder)
     assert "Phase 1 of 7" in text and "no tick" in text
-    assert all(
-        item.title.replace('"', "&quot;") in text or item.title in text for item in TEMPLATE.phase(1).items
-    )
+    assert all(item.title in text for item in TEMPLATE.phase(1).items)
 
     # Two days later is Saturday: the repeat waits for Monday 09:00.
     assert advance_to(bot, datetime(2026, 11, 28, 10, 0, tzinfo=UTC)) == 0
