@@ -100,8 +100,10 @@ class Governance:
             standing = gate.Standing(project.current_phase, project.status == ProjectStatus.SHIPPED)
             proof = load_evidence(session, project)
             if kind == modals.WAIVE:
-                open_items = gate.open_items(
-                    self.template, phase_number, done_items(session, project, self.template)
+                open_items = (
+                    gate.open_items(self.template, phase_number, done_items(session, project, self.template))
+                    if phase_number == standing.current_phase
+                    else []
                 )
                 refusal = gate.decide_waive(
                     self.template,
@@ -176,8 +178,8 @@ class Governance:
         now: datetime,
     ) -> modals.Errors:
         phase_number = modals.metadata(view).get("phase")
-        if not isinstance(phase_number, int):
-            return {"item": "This form is out of date."}
+        if not isinstance(phase_number, int) or phase_number != project.current_phase:
+            return {"item": "This form is out of date: only items of the open phase can be waived."}
         done = done_items(session, project, self.template)
         open_keys = {item.key for item in gate.open_items(self.template, phase_number, done)}
         calendar = self.workflow.nudge_policy.calendar(project)

@@ -365,6 +365,13 @@ def test_owners_list_add_remove_and_who_may_do_what(bot: RunningBot, fake_slack:
 def test_restricted_forms_from_another_channel_are_refused(bot: RunningBot, fake_slack: FakeSlack) -> None:
     start(bot)
     message = phase(fake_slack, 1)
+    forged = {**message, "blocks": [dict(b) for b in message["blocks"]]}
+    forged["blocks"][-1] = {
+        **forged["blocks"][-1],
+        "elements": [{**e, "value": "1:99"} for e in forged["blocks"][-1]["elements"]],
+    }
+    press_button(bot, CH, forged, "waive:open")
+    assert "Only items of the open phase" in latest_reply(fake_slack)
     views = len(fake_slack.views)
     press_button(bot, "C0OTHER", message, "waive:open")
     assert "another channel" in latest_reply(fake_slack) and len(fake_slack.views) == views

@@ -103,9 +103,9 @@ def decide_waive(
     if not is_owner:
         return Refusal("Only the project's owners may waive items. `/distill owners` lists them.")
     if (
-        item_key not in _keys(template, phase_number)
-        or standing.shipped
+        standing.shipped
         or phase_number != standing.current_phase
+        or item_key not in _keys(template, phase_number)
     ):
         return Refusal(f"Only items of the open phase (Phase {standing.current_phase}) can be waived.")
     if item_key in done:
