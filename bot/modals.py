@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.checklist.evidence import BarsView
+from bot.checklist.evidence import BarsView, SliceBarView
 from bot.checklist.template import Item
 
 View = dict[str, Any]
@@ -26,18 +26,10 @@ REASON_LENGTH = 300
 
 
 @dataclass(frozen=True)
-class SliceBarInput:
-    name: str
-    metric: str
-    threshold: float
-    critical: bool
-
-
-@dataclass(frozen=True)
 class BarsInput:
     quality_metric: str
     quality_threshold: float
-    slices: tuple[SliceBarInput, ...]
+    slices: tuple[SliceBarView, ...]
     cost_target: float | None
     latency_p95_ms: float | None
     acceptable_gap: float | None
@@ -284,8 +276,8 @@ def parse_bars(view: View, *, amending: bool) -> tuple[BarsInput | None, Errors]
     return BarsInput(metric[:NAME_LENGTH], threshold, slices, cost, latency, gap, reason), errors
 
 
-def _parse_slices(text: str, errors: Errors) -> tuple[SliceBarInput, ...]:
-    slices: list[SliceBarInput] = []
+def _parse_slices(text: str, errors: Errors) -> tuple[SliceBarView, ...]:
+    slices: list[SliceBarView] = []
     for number, line in enumerate((line for line in text.splitlines() if line.strip()), start=1):
         parts = [part.strip() for part in line.split("|")]
         critical = len(parts) == 4 and parts[3].lower() == "critical"
@@ -297,7 +289,7 @@ def _parse_slices(text: str, errors: Errors) -> tuple[SliceBarInput, ...]:
         except ValueError:
             errors["slices"] = f"Line {number}: “{parts[2][:20]}” is not a number."
             break
-        slices.append(SliceBarInput(parts[0][:NAME_LENGTH], parts[1][:NAME_LENGTH], threshold, critical))
+        slices.append(SliceBarView(parts[0][:NAME_LENGTH], parts[1][:NAME_LENGTH], threshold, critical))
     names = [s.name.lower() for s in slices]
     if "slices" not in errors and len(set(names)) != len(names):
         errors["slices"] = "Each slice needs its own name."
