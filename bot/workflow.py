@@ -23,6 +23,7 @@ from bot.checklist.template import Template
 from bot.core.clock import Clock
 from bot.nudges import schedules
 from bot.nudges.timing import zone
+from bot.readback import find_in_thread
 from bot.rendering import messages as render
 from bot.rendering.ids import ItemRef
 from storage import queries
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 MAX_NAME_LENGTH = 80
 # A worker that claimed a message and died is presumed gone after this long.
 CLAIM_TIMEOUT = timedelta(minutes=2)
+# The metadata event type on thread messages, so a retry can find a post it never heard back about.
+MESSAGE_EVENT = "distill_message"
 # Redraws of one message in one sync before leaving the rest to the next change.
 MAX_REDRAWS = 5
 
@@ -364,21 +367,30 @@ class Workflow:
     def _post(self, message: PostedMessage) -> bool:
         message_id = message.id or 0
         with session_scope(self.engine) as session:
-            if not queries.claim_message(session, message_id, now=self.clock(), stale_after=CLAIM_TIMEOUT):
-                return False  # another worker is posting it
+            attempt = queries.claim_message(session, message_id, now=self.clock(), stale_after=CLAIM_TIMEOUT)
+        if attempt is None:
+            return False  # another worker is posting it
         with session_scope(self.engine) as session:
             project = _must_get(session, message.project_id)
             thread_ts = queries.get_thread_ts(session, message.project_id)
             wanted = _must_get_message(session, message_id).wanted_version
             content = self._render(session, project, message)
         try:
-            response = self.slack.chat_postMessage(
-                channel=project.channel_id,
-                thread_ts=thread_ts,
-                text=content.text,
-                blocks=content.blocks,
-                unfurl_links=False,
-            )
+            ts = None
+            if attempt > 1 and thread_ts:  # an earlier attempt may have reached Slack
+                ts = find_in_thread(
+                    self.slack, project.channel_id, thread_ts, MESSAGE_EVENT, "message_id", message_id
+                )
+            if ts is None:
+                response = self.slack.chat_postMessage(
+                    channel=project.channel_id,
+                    thread_ts=thread_ts,
+                    text=content.text,
+                    blocks=content.blocks,
+                    metadata={"event_type": MESSAGE_EVENT, "event_payload": {"message_id": message_id}},
+                    unfurl_links=False,
+                )
+                ts = str(response["ts"])
         except SlackClientError as error:
             log.warning(
                 "could not post %s message of project %s: %s", message.kind, project.id, _reason(error)
@@ -387,10 +399,10 @@ class Workflow:
                 queries.release_message(session, message_id)
             return False
         with session_scope(self.engine) as session:
-            queries.record_posted(session, message_id, ts=str(response["ts"]), version=wanted)
+            queries.record_posted(session, message_id, ts=ts, version=wanted)
             stale = _must_get_message(session, message_id).wanted_version > wanted
-        if stale:
-            self._redraw(message_id)
+        if stale or attempt > 1:
+            self._redraw(message_id)  # an adopted post shows what was drawn back then
         return True
 
     def _redraw(self, message_id: int) -> None:

@@ -123,6 +123,8 @@ class PostedMessage(SQLModel, table=True):
     rendered_version: int = -1
     # Set while one worker posts the message, so that no other posts it again.
     claimed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    # Claims so far: past the first, Slack may hold a post we never heard back about.
+    post_attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class ScheduleKind:

@@ -221,8 +221,9 @@ def mark_messages_stale(
         )
 
 
-def claim_message(session: Session, message_id: int, *, now: datetime, stale_after: timedelta) -> bool:
-    """Take the right to post an unposted message; False when someone else holds it."""
+def claim_message(session: Session, message_id: int, *, now: datetime, stale_after: timedelta) -> int | None:
+    """Take the right to post an unposted message. Returns which attempt this is, or None
+    when someone else holds it."""
     result = session.execute(
         update(PostedMessage)
         .where(
@@ -230,9 +231,11 @@ def claim_message(session: Session, message_id: int, *, now: datetime, stale_aft
             col(PostedMessage.ts).is_(None),
             or_(col(PostedMessage.claimed_at).is_(None), col(PostedMessage.claimed_at) < now - stale_after),
         )
-        .values(claimed_at=now)
+        .values(claimed_at=now, post_attempts=col(PostedMessage.post_attempts) + 1)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return session.exec(select(PostedMessage.post_attempts).where(PostedMessage.id == message_id)).one()
 
 
 def release_message(session: Session, message_id: int) -> None:

@@ -419,3 +419,42 @@ def test_acks_never_queue_behind_a_stuck_slack(bot: RunningBot, fake_slack: Fake
         held.set()
     bot.settle()
     assert all(len(fake_slack.messages(channel)) == 2 for channel in channels)
+
+
+def test_a_phase_message_posted_by_a_worker_that_died_is_adopted_not_posted_again(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    start(bot)
+    *first, last = FIRST_PHASE.items
+    [phase_one] = replies_of(fake_slack, PROJECT_CHANNEL)
+    for item in first:
+        bot.slack.click(PROJECT_CHANNEL, phase_one["ts"], item.key, selected=True)
+        bot.settle()
+    # The gate opens but Slack refuses the notice, so it and Phase 2's message wait, unposted.
+    fake_slack.fail("chat.postMessage", error="fatal_error")
+    bot.slack.click(PROJECT_CHANNEL, phase_one["ts"], last.key, selected=True)
+    bot.settle()
+    assert len(replies_of(fake_slack, PROJECT_CHANNEL)) == 1
+
+    # A worker claims the notice, posts it, and dies before recording it.
+    with session_scope(bot.engine) as session:
+        notice = next(m for m in queries.list_messages(session, 1) if m.kind == "phase_done")
+        assert queries.claim_message(
+            session, notice.id or 0, now=bot.clock(), stale_after=timedelta(minutes=2)
+        )
+    bot.bot.workflow.slack.chat_postMessage(
+        channel=PROJECT_CHANNEL,
+        thread_ts=phase_one["thread_ts"],
+        text="Phase 1 complete.",
+        blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "Phase 1 complete."}}],
+        metadata={"event_type": "distill_message", "event_payload": {"message_id": notice.id}},
+    )
+    bot.bot.workflow.repair()
+    assert len(replies_of(fake_slack, PROJECT_CHANNEL)) == 2  # still claimed: nothing posted meanwhile
+
+    bot.clock.advance(timedelta(minutes=3))  # the dead worker's claim runs out
+    bot.bot.workflow.repair()
+    replies = replies_of(fake_slack, PROJECT_CHANNEL)
+    assert len(replies) == 3, [block_text(r)[:40] for r in replies]  # phase 1, the adopted notice, phase 2
+    assert "Phase 2 is open" in block_text(replies[1])  # adopted, then redrawn from the database
+    assert TEMPLATE.phase(2).title in block_text(replies[2])

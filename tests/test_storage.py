@@ -118,9 +118,8 @@ def test_only_one_worker_claims_a_message(engine: Engine) -> None:
     def claim() -> None:
         barrier.wait()
         with session_scope(engine) as session:
-            results.append(
-                queries.claim_message(session, message_id, now=NOW, stale_after=timedelta(minutes=2))
-            )
+            attempt = queries.claim_message(session, message_id, now=NOW, stale_after=timedelta(minutes=2))
+            results.append(attempt is not None)
 
     threads = [threading.Thread(target=claim) for _ in range(4)]
     for thread in threads:
@@ -130,13 +129,13 @@ def test_only_one_worker_claims_a_message(engine: Engine) -> None:
     assert sorted(results) == [False, False, False, True]
 
     with session_scope(engine) as session:  # a claim whose worker died is taken over later
-        assert queries.claim_message(
-            session, message_id, now=NOW + timedelta(minutes=3), stale_after=timedelta(minutes=2)
-        )
+        later = NOW + timedelta(minutes=3)
+        assert queries.claim_message(session, message_id, now=later, stale_after=timedelta(minutes=2)) == 2
         queries.record_posted(session, message_id, ts="1.000100", version=0)
     with session_scope(engine) as session:  # a posted message is never claimed again
-        assert not queries.claim_message(
-            session, message_id, now=NOW + timedelta(hours=1), stale_after=timedelta(0)
+        assert (
+            queries.claim_message(session, message_id, now=NOW + timedelta(hours=1), stale_after=timedelta(0))
+            is None
         )
 
 

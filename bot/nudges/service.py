@@ -25,6 +25,7 @@ from bot.checklist.template import Template
 from bot.core.clock import Clock
 from bot.nudges import rules, schedules
 from bot.nudges.timing import zone
+from bot.readback import find_in_thread
 from bot.rendering import nudges as render
 from bot.workflow import NO_PROJECT, Workflow, channel_project
 from storage import queries
@@ -145,7 +146,11 @@ class NudgeService:
         if skip or thread_ts is None:
             return self._finish(nudge_id, token, status=NudgeStatus.SKIPPED, skip_reason=skip or "no thread")
         try:
-            if attempts > 1 and (ts := self._posted_before(project.channel_id, thread_ts, nudge_id)):
+            if attempts > 1 and (
+                ts := find_in_thread(
+                    self.slack, project.channel_id, thread_ts, METADATA_EVENT, "nudge_id", nudge_id
+                )
+            ):
                 return self._finish(nudge_id, token, status=NudgeStatus.SENT, ts=ts, sent_at=self.clock())
             response = self.slack.chat_postMessage(
                 channel=project.channel_id,
@@ -181,25 +186,6 @@ class NudgeService:
             return "its schedule was turned off"
         if schedule.anchor_at is not None and schedule.anchor_at > nudge.due_at:
             return "superseded by later progress or an answer"
-        return None
-
-    def _posted_before(self, channel: str, thread_ts: str, nudge_id: int) -> str | None:
-        """The ts of this nudge if an earlier attempt posted it (read back from Slack)."""
-        cursor = None
-        for _ in range(20):
-            response = self.slack.conversations_replies(
-                channel=channel, ts=thread_ts, include_all_metadata=True, limit=200, cursor=cursor
-            )
-            for message in response.get("messages") or []:
-                metadata = message.get("metadata") or {}
-                if (
-                    metadata.get("event_type") == METADATA_EVENT
-                    and (metadata.get("event_payload") or {}).get("nudge_id") == nudge_id
-                ):
-                    return str(message["ts"])
-            cursor = (response.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
-                return None
         return None
 
     def _retry_later(self, nudge_id: int, token: str, attempts: int, reason: str) -> bool:

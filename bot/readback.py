@@ -1,0 +1,33 @@
+"""Finding a message the bot may already have posted, by the id it carries in Slack's metadata.
+
+A worker can die after Slack accepted a post and before the database recorded it. Whoever
+retries reads the thread back first, so that the post is adopted instead of sent twice.
+"""
+
+from __future__ import annotations
+
+from slack_sdk import WebClient
+
+MAX_PAGES = 20
+
+
+def find_in_thread(
+    slack: WebClient, channel: str, thread_ts: str, event_type: str, key: str, value: int
+) -> str | None:
+    """The ts of the thread's message whose metadata says `event_type` with `key` == `value`."""
+    cursor = None
+    for _ in range(MAX_PAGES):
+        response = slack.conversations_replies(
+            channel=channel, ts=thread_ts, include_all_metadata=True, limit=200, cursor=cursor
+        )
+        for message in response.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            if (
+                metadata.get("event_type") == event_type
+                and (metadata.get("event_payload") or {}).get(key) == value
+            ):
+                return str(message["ts"])
+        cursor = (response.get("response_metadata") or {}).get("next_cursor")
+        if not cursor:
+            return None
+    return None
