@@ -31,3 +31,25 @@ def find_in_thread(
         if not cursor:
             return None
     return None
+
+
+def find_in_channel(
+    slack: WebClient, channel: str, event_type: str, key: str, value: int, *, oldest: float
+) -> str | None:
+    """The ts of a top-level message posted since `oldest` whose metadata matches."""
+    cursor = None
+    for _ in range(MAX_PAGES):
+        response = slack.conversations_history(
+            channel=channel, oldest=f"{oldest:.6f}", include_all_metadata=True, limit=200, cursor=cursor
+        )
+        for message in response.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            if (
+                metadata.get("event_type") == event_type
+                and (metadata.get("event_payload") or {}).get(key) == value
+            ):
+                return str(message["ts"])
+        cursor = (response.get("response_metadata") or {}).get("next_cursor")
+        if not cursor:
+            return None
+    return None

@@ -23,7 +23,7 @@ from bot.checklist.template import Template
 from bot.core.clock import Clock
 from bot.nudges import schedules
 from bot.nudges.timing import zone
-from bot.readback import find_in_thread
+from bot.readback import find_in_channel, find_in_thread
 from bot.rendering import messages as render
 from bot.rendering.ids import ItemRef
 from storage import queries
@@ -35,8 +35,9 @@ log = logging.getLogger(__name__)
 MAX_NAME_LENGTH = 80
 # A worker that claimed a message and died is presumed gone after this long.
 CLAIM_TIMEOUT = timedelta(minutes=2)
-# The metadata event type on thread messages, so a retry can find a post it never heard back about.
+# Metadata event types on the bot's posts, so a retry can find a post it never heard back about.
 MESSAGE_EVENT = "distill_message"
+PARENT_EVENT = "distill_parent"
 # Redraws of one message in one sync before leaving the rest to the next change.
 MAX_REDRAWS = 5
 
@@ -100,6 +101,7 @@ class Workflow:
         if len(name) > MAX_NAME_LENGTH:
             return f"Project names can be at most {MAX_NAME_LENGTH} characters; that one has {len(name)}."
 
+        self._recover_abandoned_start(request.team_id, request.channel_id)
         existing = self._existing_project_reply(request.team_id, request.channel_id)
         if existing:
             return existing
@@ -129,6 +131,36 @@ class Workflow:
             project_id, on_failure=lambda session: queries.delete_project(session, project_id)
         )
 
+    def _recover_abandoned_start(self, team_id: str, channel_id: str) -> None:
+        """A start whose worker died mid-way: adopt its parent message if Slack has it, else
+        clear the row so this start can take its place."""
+        with session_scope(self.engine) as session:
+            project = queries.get_open_project(session, team_id, channel_id)
+            if (
+                project is None
+                or project.status != ProjectStatus.STARTING
+                or project.started_at >= self.clock() - CLAIM_TIMEOUT
+            ):
+                return
+            project_id, started_at = project.id or 0, project.started_at
+        try:
+            ts = find_in_channel(
+                self.slack,
+                channel_id,
+                PARENT_EVENT,
+                "project_id",
+                project_id,
+                oldest=started_at.timestamp() - 1,
+            )
+        except SlackClientError as error:
+            log.warning("cannot read back the channel for project %s: %s", project_id, _reason(error))
+            return  # try again with the next start; never risk a second parent message
+        if ts is None:
+            with session_scope(self.engine) as session:
+                queries.delete_project(session, project_id)
+            return
+        self._finish_thread(project_id, ts, adopted=True)
+
     def _open_thread(self, project_id: int, *, on_failure: Callable[[Session], None]) -> str | None:
         """Post a new project's (or cycle's) parent message and its open phase in the thread."""
         with session_scope(self.engine) as session:
@@ -136,18 +168,32 @@ class Workflow:
             parent = render.parent_message(self.template, self.project_view(session, project))
         try:
             response = self.slack.chat_postMessage(
-                channel=project.channel_id, text=parent.text, blocks=parent.blocks, unfurl_links=False
+                channel=project.channel_id,
+                text=parent.text,
+                blocks=parent.blocks,
+                metadata={"event_type": PARENT_EVENT, "event_payload": {"project_id": project_id}},
+                unfurl_links=False,
             )
         except SlackClientError as error:
             with session_scope(self.engine) as session:
                 on_failure(session)  # leave nothing half-made
             return _cannot_post_reply(error)
 
-        ts = str(response["ts"])
-        permalink = self._permalink(project.channel_id, ts)
+        self._finish_thread(project_id, str(response["ts"]))
+        return None
+
+    def _finish_thread(self, project_id: int, ts: str, *, adopted: bool = False) -> None:
+        """Record the posted parent message, activate the project and post its open phase.
+        An `adopted` parent (posted by a worker that died) is redrawn from the database."""
+        with session_scope(self.engine) as session:
+            channel_id = _must_get(session, project_id).channel_id
+        permalink = self._permalink(channel_id, ts)
         with session_scope(self.engine) as session:
             project = _must_get(session, project_id)
             queries.add_message(session, project, kind=MessageKind.PARENT, ts=ts)
+            if adopted:
+                project.version += 1
+                queries.mark_messages_stale(session, project, kinds_and_phases=[(MessageKind.PARENT, 0)])
             queries.activate_project(session, project, permalink=permalink)
             queries.add_message(session, project, kind=MessageKind.PHASE, phase_number=project.current_phase)
             schedules.on_progress(session, project, self.clock(), self.nudge_policy)
@@ -218,10 +264,6 @@ class Workflow:
             if project is None:
                 return None
             if project.status == ProjectStatus.STARTING:
-                if project.started_at < self.clock() - CLAIM_TIMEOUT:
-                    # Its starter died before posting anything: let this start take its place.
-                    queries.delete_project(session, project.id or 0)
-                    return None
                 return "This channel's project is being set up right now; its thread appears in a moment."
             link = (
                 f"<{project.permalink}|its checklist thread>" if project.permalink else "its checklist thread"

@@ -458,3 +458,35 @@ def test_a_phase_message_posted_by_a_worker_that_died_is_adopted_not_posted_agai
     assert len(replies) == 3, [block_text(r)[:40] for r in replies]  # phase 1, the adopted notice, phase 2
     assert "Phase 2 is open" in block_text(replies[1])  # adopted, then redrawn from the database
     assert TEMPLATE.phase(2).title in block_text(replies[2])
+
+
+def test_a_start_whose_worker_died_after_posting_is_adopted_not_posted_again(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    with session_scope(bot.engine) as session:  # the row a worker killed mid-start leaves behind
+        project = queries.create_project(
+            session,
+            team_id="T0001",
+            channel_id=PROJECT_CHANNEL,
+            name="Half made",
+            checklist="default",
+            started_by="UBOB",
+            now=bot.clock(),
+        )
+        queries.add_owner(session, project, user_id="UBOB", added_by="UBOB", now=bot.clock())
+        project_id = project.id
+    parent_ts = bot.bot.workflow.slack.chat_postMessage(  # ... after Slack had taken its parent message
+        channel=PROJECT_CHANNEL,
+        text="Distillation checklist for Half made",
+        blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "Distillation: Half made"}}],
+        metadata={"event_type": "distill_parent", "event_payload": {"project_id": project_id}},
+    )["ts"]
+
+    bot.clock.advance(timedelta(minutes=3))
+    start(bot, "start Something new")
+
+    parent = parent_of(fake_slack, PROJECT_CHANNEL)
+    assert parent["ts"] == parent_ts  # adopted, not posted again...
+    assert "Phase 1 of 7 · 0/32 items" in block_text(parent)  # ... and redrawn from the database
+    assert len(replies_of(fake_slack, PROJECT_CHANNEL)) == 1  # Phase 1, in the adopted thread
+    assert "already has a distillation project, *Half made*" in replies_to_user(fake_slack)[-1]

@@ -757,3 +757,22 @@ def test_bolt_app_over_socket_mode(fake: FakeSlack) -> None:
         handler.close()
     assert [r.body["text"] for r in fake.responses] == ["done"]
     assert fake.calls[0].method == "auth.test"
+
+
+def test_history_lists_top_level_messages_newest_first(client: WebClient, fake: FakeSlack) -> None:
+    meta = {"event_type": "distill_parent", "event_payload": {"project_id": 7}}
+    first = client.chat_postMessage(channel="CPUB", text="first", metadata=meta)["ts"]
+    client.chat_postMessage(channel="CPUB", text="reply", thread_ts=first)
+    second = client.chat_postMessage(channel="CPUB", text="second")["ts"]
+    history = client.conversations_history(channel="CPUB", include_all_metadata=True)
+    assert [m["ts"] for m in history["messages"]] == [second, first]
+    assert history["messages"][1]["metadata"] == meta
+    assert "metadata" not in client.conversations_history(channel="CPUB")["messages"][1]
+    assert [m["ts"] for m in client.conversations_history(channel="CPUB", oldest=first)["messages"]] == [
+        second
+    ]
+    assert len(client.conversations_history(channel="CPUB", oldest=first, inclusive=True)["messages"]) == 2
+    page = client.conversations_history(channel="CPUB", limit=1)
+    assert page["has_more"] and page["response_metadata"]["next_cursor"]
+    outside = slack_error(lambda: client.conversations_history(channel="COUTSIDE"))
+    assert outside["error"] == "not_in_channel"

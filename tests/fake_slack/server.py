@@ -235,6 +235,7 @@ class FakeSlack:
             "chat.postEphemeral": (self._chat_post_ephemeral, "bot"),
             "conversations.info": (self._conversations_info, "bot"),
             "conversations.replies": (self._conversations_replies, "bot"),
+            "conversations.history": (self._conversations_history, "bot"),
             "users.info": (self._users_info, "bot"),
             "views.open": (self._views_open, "bot"),
             "views.push": (self._views_push, "bot"),
@@ -919,6 +920,39 @@ class FakeSlack:
         answer: Json = {
             "messages": [self._public(m, with_metadata=with_metadata) for m in page],
             "has_more": offset + len(page) < len(thread),
+        }
+        if answer["has_more"]:
+            cursor = base64.b64encode(f"offset:{offset + len(page)}".encode()).decode()
+            answer["response_metadata"] = {"next_cursor": cursor}
+        return answer
+
+    def _conversations_history(self, args: Json) -> Json:
+        """Top-level messages, newest first, within oldest/latest (exclusive unless inclusive)."""
+        channel = self._channel(args.get("channel"))
+        if not channel.is_member:
+            raise SlackError("not_in_channel")
+        try:
+            oldest = _ts_key(str(args.get("oldest") or "0"))
+            latest = _ts_key(str(args["latest"])) if args.get("latest") else None
+            limit = int(args.get("limit") or 100)
+        except (ArithmeticError, TypeError, ValueError):
+            raise SlackError("invalid_arguments") from None
+        inclusive = _flag(args.get("inclusive"))
+
+        def within(ts: str) -> bool:
+            key = _ts_key(ts)
+            above = key >= oldest if inclusive else key > oldest
+            below = latest is None or (key <= latest if inclusive else key < latest)
+            return above and below
+
+        top = [m for m in self._messages[channel.id].values() if m.get("thread_ts") in (None, m["ts"])]
+        history = sorted((m for m in top if within(m["ts"])), key=lambda m: _ts_key(m["ts"]), reverse=True)
+        offset = self._decode_cursor(args.get("cursor"))
+        page = history[offset : offset + max(min(limit, 999), 1)]
+        with_metadata = _flag(args.get("include_all_metadata"))
+        answer: Json = {
+            "messages": [self._public(m, with_metadata=with_metadata) for m in page],
+            "has_more": offset + len(page) < len(history),
         }
         if answer["has_more"]:
             cursor = base64.b64encode(f"offset:{offset + len(page)}".encode()).decode()
