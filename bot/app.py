@@ -48,7 +48,7 @@ def make_web_client(settings: Settings) -> WebClient:
     return WebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
-        timeout=settings.slack_timeout_seconds,
+        timeout=settings.slack_timeout_seconds,  # type: ignore[arg-type]  # urllib takes float seconds
         retry_handlers=[
             ConnectionErrorRetryHandler(max_retry_count=2),
             RateLimitErrorRetryHandler(max_retry_count=3),

@@ -291,33 +291,31 @@ class Governance:
         )
 
     def after_submission(self, project_id: int) -> None:
-        """After the ack: redraw, and post any evaluation table not yet in the thread."""
+        """After the ack: redraw, and post the newest evaluation's table if it is not in the thread yet."""
         self.workflow.sync(project_id)
         with session_scope(self.engine) as session:
-            unposted = [e for e in queries.list_evaluations(session, project_id) if e.ts is None]
             project = queries.get_project(session, project_id)
-            thread_ts = queries.get_thread_ts(session, project_id)
-            tables = []
-            for row in unposted:
-                proof = load_evidence(session, project) if project else None
-                if proof and proof.bars and proof.evaluation and proof.evaluation.evaluation_id == row.id:
-                    tables.append((row.id, render.evaluation_message(proof.bars, proof.evaluation)))
-        for evaluation_id, message in tables:
-            try:
-                response = self.slack.chat_postMessage(
-                    channel=project.channel_id,
-                    thread_ts=thread_ts,
-                    text=message.text,
-                    blocks=message.blocks,  # type: ignore[union-attr]
-                )
-            except SlackClientError as error:
-                log.warning("could not post evaluation %s: %s", evaluation_id, type(error).__name__)
-                continue
-            with session_scope(self.engine) as session:
-                row = session.get(Evaluation, evaluation_id)
-                if row is not None:
-                    row.ts = str(response["ts"])
-                    session.add(row)
+            if project is None:
+                return
+            proof = load_evidence(session, project)
+            newest = proof.evaluation
+            row = session.get(Evaluation, newest.evaluation_id) if newest else None
+            if proof.bars is None or newest is None or row is None or row.ts is not None:
+                return
+            channel_id, thread_ts = project.channel_id, queries.get_thread_ts(session, project_id)
+            table = render.evaluation_message(proof.bars, newest)
+        try:
+            response = self.slack.chat_postMessage(
+                channel=channel_id, thread_ts=thread_ts, text=table.text, blocks=table.blocks
+            )
+        except SlackClientError as error:
+            log.warning("could not post evaluation %s: %s", newest.evaluation_id, type(error).__name__)
+            return
+        with session_scope(self.engine) as session:
+            posted = session.get(Evaluation, newest.evaluation_id)
+            if posted is not None:
+                posted.ts = str(response["ts"])
+                session.add(posted)
 
     # --- expiry -------------------------------------------------------------------------------
 

@@ -456,6 +456,7 @@ class Workflow:
                 wanted = message.wanted_version
                 project = _must_get(session, message.project_id)
                 content = self._render(session, project, message)
+            assert message.ts is not None  # only posted messages are redrawn
             try:
                 self.slack.chat_update(
                     channel=project.channel_id, ts=message.ts, text=content.text, blocks=content.blocks

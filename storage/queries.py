@@ -427,8 +427,26 @@ def list_waivers(session: Session, project_id: int) -> list[Waiver]:
     )
 
 
-def add_waiver(session: Session, project: Project, **values: object) -> Waiver:
-    waiver = Waiver(project_id=_id(project), **values)
+def add_waiver(
+    session: Session,
+    project: Project,
+    *,
+    item_key: str,
+    phase_number: int,
+    reason: str,
+    waived_by: str,
+    waived_at: datetime,
+    expires_at: datetime | None,
+) -> Waiver:
+    waiver = Waiver(
+        project_id=_id(project),
+        item_key=item_key,
+        phase_number=phase_number,
+        reason=reason,
+        waived_by=waived_by,
+        waived_at=waived_at,
+        expires_at=expires_at,
+    )
     session.add(waiver)
     session.flush()
     return waiver
