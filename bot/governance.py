@@ -246,7 +246,7 @@ class Governance:
         self._changed(session, project, render.bars_phase(self.template) or 0)
         if amending:
             queries.mark_messages_stale(
-                session, project, kinds_and_phases=[(MessageKind.BARS, _bars_slot(session, project))]
+                session, project, kinds_and_phases=[(MessageKind.BARS, render.bars_phase(self.template) or 0)]
             )
         self.workflow.advance_gate(session, project, user_id=user_id, now=now)
         return {}
@@ -359,8 +359,3 @@ class Governance:
             except SlackClientError as error:
                 log.warning("could not announce an ended waiver: %s", type(error).__name__)
         return len(notices)
-
-
-def _bars_slot(session: Session, project: Project) -> int:
-    messages = [m for m in queries.list_messages(session, project.id or 0) if m.kind == MessageKind.BARS]
-    return messages[0].phase_number if messages else 0

@@ -28,7 +28,7 @@ from bot.rendering import messages as render
 from bot.rendering.ids import ItemRef
 from storage import queries
 from storage.engine import session_scope
-from storage.models import MessageKind, PostedMessage, Project, ProjectStatus
+from storage.models import MessageKind, PostedMessage, Project, ProjectStatus, Tick
 
 log = logging.getLogger(__name__)
 
@@ -333,7 +333,7 @@ class Workflow:
         return reply
 
     def _apply(
-        self, session: Session, project: Project, click: ItemClick, change: gate.Change, existing: object
+        self, session: Session, project: Project, click: ItemClick, change: gate.Change, existing: Tick | None
     ) -> None:
         now = self.clock()
         if change is gate.Change.TICK:
@@ -346,7 +346,8 @@ class Workflow:
                 now=now,
             )
         else:
-            queries.remove_tick(session, project, existing, user_id=click.user_id, now=now)  # type: ignore[arg-type]
+            assert existing is not None  # decide_toggle unticks only what is ticked
+            queries.remove_tick(session, project, existing, user_id=click.user_id, now=now)
         self.advance_gate(session, project, user_id=click.user_id, now=now)
         queries.mark_messages_stale(
             session,
@@ -383,7 +384,9 @@ class Workflow:
         # Passing the success phase freezes the bars: later changes are amendments.
         project.bars_committed_at, project.bars_committed_by = now, user_id
         if queries.current_bars(session, project.id or 0) is not None:
-            queries.add_message(session, project, kind=MessageKind.BARS, phase_number=project.current_phase)
+            queries.add_message(
+                session, project, kind=MessageKind.BARS, phase_number=render.bars_phase(self.template) or 0
+            )
 
     # --- keeping Slack in step --------------------------------------------------------------
 
@@ -548,7 +551,9 @@ def _project_view(session: Session, project: Project, template: Template) -> ren
     waivers = [waiver for waiver in queries.list_waivers(session, project.id or 0) if waiver.ended_at is None]
     proof = load_evidence(session, project)
     return render.ProjectView(
-        counted_keys=frozenset(done_items(session, project, template)),
+        counted_keys=frozenset(
+            gate.counted(template, {t.item_key for t in ticks}, {w.item_key for w in waivers}, proof)
+        ),
         waivers={
             w.item_key: render.WaiverView(w.waived_by, w.waived_at, w.reason, w.expires_at) for w in waivers
         },

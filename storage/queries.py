@@ -482,14 +482,6 @@ def current_bars(session: Session, project_id: int) -> tuple[SuccessBars, list[S
     return bars, list(slices)
 
 
-def first_bars_at(session: Session, project_id: int) -> datetime | None:
-    return session.exec(
-        select(SuccessBars.recorded_at)
-        .where(SuccessBars.project_id == project_id)
-        .order_by(col(SuccessBars.id))
-    ).first()
-
-
 def add_bars(session: Session, project: Project, bars: SuccessBars, slices: list[SliceBar]) -> SuccessBars:
     bars.project_id = _id(project)
     session.add(bars)

@@ -15,8 +15,6 @@ from typing import Any
 from tests.fake_slack import FakeSlack
 from tests.support import BOT_TOKEN, SIGNING_SECRET, SlackSender, http
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def free_port() -> int:
     with socket.socket() as probe:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import create_engine, text
 
 from bot.app import DistillBot, build_bot
 from bot.core.config import Settings
@@ -311,7 +311,3 @@ def postgres_available() -> bool:
         return True
     except Exception:
         return False
-
-
-def dispose(engine: Engine) -> None:
-    engine.dispose()

@@ -88,9 +88,13 @@ class Cadence:
         days = self.delay_days or self.every_days
         return calendar.working_moment(add_local_days(self.anchor_at, days, calendar.tz), self.at)
 
+    def counting_from(self, anchor_at: datetime | None, delay_days: int | None = None) -> Cadence:
+        """The same settings, counted from `anchor_at` (None: nothing due until re-armed)."""
+        return replace(self, anchor_at=anchor_at, delay_days=delay_days)
+
     def after(self, occurrence: datetime) -> Cadence:
         """The cadence once an occurrence has fallen due: the regular interval from it."""
-        return replace(self, anchor_at=occurrence, delay_days=None)
+        return self.counting_from(occurrence)
 
 
 def due_occurrences(cadence: Cadence, calendar: Calendar, now: datetime) -> list[datetime]:

@@ -70,11 +70,9 @@ def on_progress(session: Session, project: Project, now: datetime, policy: Nudge
     shipped = project.status == ProjectStatus.SHIPPED
     project.last_activity_at = now
     session.add(project)
-    stall = cadence_of(schedules[rules.STALL])
-    if shipped:
-        stall = rules.Cadence(stall.enabled, stall.every_days, stall.at, anchor_at=None)
-    else:
-        stall = rules.Cadence(stall.enabled, stall.every_days, stall.at, now, rules.STALL_AFTER_DAYS)
+    # Shipping stops stall reminders; any other progress starts the quiet-days count again.
+    stall_from = (None, None) if shipped else (now, rules.STALL_AFTER_DAYS)
+    stall = cadence_of(schedules[rules.STALL]).counting_from(*stall_from)
     store_cadence(session, schedules[rules.STALL], stall, calendar)
     for kind in (rules.DRIFT, rules.REDISTILL):
         cadence = cadence_of(schedules[kind])

@@ -269,9 +269,7 @@ class NudgeService:
             return
         calendar = self.policy.calendar(project)
         schedule = schedules.ensure_schedules(session, project)[answer.kind]
-        cadence = schedules.cadence_of(schedule).after(now)
-        if answer.snooze_days is not None:
-            cadence = rules.Cadence(cadence.enabled, cadence.every_days, cadence.at, now, answer.snooze_days)
+        cadence = schedules.cadence_of(schedule).counting_from(now, answer.snooze_days)
         schedules.store_cadence(session, schedule, cadence, calendar)
         if answer is rules.Answer.DRIFT_FOUND:
             queries.add_nudge(
