@@ -21,8 +21,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.checklist.template import load_template
+from bot.fake_slack import FakeSlack
 from tests.checklist_flow import replies_of
-from tests.fake_slack import FakeSlack
 from tests.support import FakeClock, RunningBot
 
 TEMPLATE = load_template()

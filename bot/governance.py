@@ -18,8 +18,9 @@ from bot import modals
 from bot.checklist import gate
 from bot.checklist.template import Template
 from bot.core.clock import Clock
+from bot.project_state import NO_PROJECT, channel_project, done_items, load_evidence
 from bot.rendering import messages as render
-from bot.workflow import NO_PROJECT, Workflow, channel_project, done_items, load_evidence
+from bot.workflow import Workflow
 from storage import queries
 from storage.engine import session_scope
 from storage.models import Evaluation, MessageKind, Project, ProjectStatus, SliceBar, SliceScore, SuccessBars
@@ -292,7 +293,7 @@ class Governance:
 
     def after_submission(self, project_id: int) -> None:
         """After the ack: redraw, and post the newest evaluation's table if it is not in the thread yet."""
-        self.workflow.sync(project_id)
+        self.workflow.slack_sync.sync(project_id)
         with session_scope(self.engine) as session:
             project = queries.get_project(session, project_id)
             if project is None:
@@ -345,7 +346,7 @@ class Governance:
                                 "so the item is open again.",
                             )
                         )
-            self.workflow.sync(project_id)
+            self.workflow.slack_sync.sync(project_id)
         for project_id, channel_id, text in notices:
             with session_scope(self.engine) as session:
                 thread_ts = queries.get_thread_ts(session, project_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.checklist.template import Template, load_template
-from tests.fake_slack import FakeSlack
+from bot.fake_slack import FakeSlack
 from tests.support import RunningBot
 
 TEMPLATE: Template = load_template()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_slack import FakeSlack
+from bot.fake_slack import FakeSlack
 from tests.support import (
     FakeClock,
     RunningBot,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.fake_slack import FakeSlack
+from bot.fake_slack import FakeSlack
 from tests.support import BOT_TOKEN, SIGNING_SECRET, SlackSender, http
 
 

@@ -21,10 +21,10 @@ from sqlalchemy import create_engine, text
 
 from bot.app import DistillBot, build_bot
 from bot.core.config import Settings
+from bot.fake_slack import FakeSlack
 from bot.server import HttpServer, make_wsgi_app
 from storage.engine import make_engine
 from storage.migrate import upgrade
-from tests.fake_slack import FakeSlack
 
 SIGNING_SECRET = "test-signing-secret-0123456789"
 BOT_TOKEN = "xoxb-fake-bot-token"

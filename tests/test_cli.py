@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
+from bot.fake_slack import FakeSlack
 from storage.engine import make_engine
 from tests.checklist_flow import TEMPLATE, is_ticked, parent_of, replies_of
 from tests.conftest import PROJECT_CHANNEL
-from tests.fake_slack import FakeSlack
 from tests.processes import BotProcess, bot_environment, run_cli, wait_for
 from tests.support import BOT_TOKEN, SIGNING_SECRET
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlmodel import Session
 
+from bot.fake_slack import FakeSlack
 from bot.rendering.messages import HELP_TEXT
 from storage import queries
 from storage.engine import session_scope
@@ -21,7 +22,6 @@ from tests.checklist_flow import (
     tick_phase,
 )
 from tests.conftest import OTHER_CHANNEL, PROJECT_CHANNEL
-from tests.fake_slack import FakeSlack
 from tests.support import RunningBot
 
 FIRST_PHASE = TEMPLATE.phase(1)
@@ -449,11 +449,11 @@ def test_a_phase_message_posted_by_a_worker_that_died_is_adopted_not_posted_agai
         blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "Phase 1 complete."}}],
         metadata={"event_type": "distill_message", "event_payload": {"message_id": notice.id}},
     )
-    bot.bot.workflow.repair()
+    bot.bot.workflow.slack_sync.repair()
     assert len(replies_of(fake_slack, PROJECT_CHANNEL)) == 2  # still claimed: nothing posted meanwhile
 
     bot.clock.advance(timedelta(minutes=3))  # the dead worker's claim runs out
-    bot.bot.workflow.repair()
+    bot.bot.workflow.slack_sync.repair()
     replies = replies_of(fake_slack, PROJECT_CHANNEL)
     assert len(replies) == 3, [block_text(r)[:40] for r in replies]  # phase 1, the adopted notice, phase 2
     assert "Phase 2 is open" in block_text(replies[1])  # adopted, then redrawn from the database

@@ -20,7 +20,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.webhook import WebhookClient
 
-from tests.fake_slack import FakeSlack, ManualClock, blockkit
+from bot.fake_slack import FakeSlack, ManualClock, blockkit
 
 Json = dict[str, Any]
 START = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC

@@ -9,6 +9,8 @@ from sqlmodel import Session
 
 from bot import modals
 from bot.checklist.evidence import BarsView, SliceBarView
+from bot.fake_slack import FakeSlack
+from bot.fake_slack.blockkit import validate_view
 from storage import queries
 from tests.checklist_flow import (
     PASSING_BARS,
@@ -25,8 +27,6 @@ from tests.checklist_flow import (
     tick_phase,
 )
 from tests.conftest import PROJECT_CHANNEL
-from tests.fake_slack import FakeSlack
-from tests.fake_slack.blockkit import validate_view
 from tests.support import RunningBot
 
 CH = PROJECT_CHANNEL

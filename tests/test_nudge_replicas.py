@@ -9,13 +9,13 @@ from pathlib import Path
 
 from sqlmodel import Session
 
+from bot.fake_slack import FakeSlack
 from bot.nudges import rules, schedules
 from bot.nudges.timing import parse_working_days, parse_working_hours
 from storage import queries
 from storage.engine import make_engine, session_scope
 from storage.migrate import upgrade
 from storage.models import MessageKind, NudgeStatus, ProjectStatus
-from tests.fake_slack import FakeSlack
 from tests.processes import BotProcess, bot_environment, free_port, wait_for
 from tests.support import TEAM
 

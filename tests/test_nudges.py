@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 
+from bot.fake_slack import FakeSlack
 from bot.nudges import rules
 from storage import queries
 from storage.models import NudgeStatus
 from tests.checklist_flow import TEMPLATE, block_text, parent_of, phase_messages, replies_of, tick_phase
 from tests.conftest import PROJECT_CHANNEL
-from tests.fake_slack import FakeSlack
 from tests.support import TEAM, FakeClock, RunningBot
 
 MONDAY_10_UTC = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.checklist.template import MAX_ITEMS_PER_PHASE, MAX_PHASE_TEXT, Template, load_template, sent_length
+from bot.fake_slack.blockkit import MESSAGE_BLOCKS_TEXT_LIMIT, blocks_text_length, validate_message_blocks
 from bot.rendering import messages as render
 from bot.rendering.ids import ItemRef, item_block_id, parse_item_block_id
-from tests.fake_slack.blockkit import MESSAGE_BLOCKS_TEXT_LIMIT, blocks_text_length, validate_message_blocks
 
 WHEN = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 LONGEST_NAME = "R&D <eval> " * 7 + "x" * 3  # 80 characters, most of them escaped

@@ -9,10 +9,10 @@ import urllib.parse
 import pytest
 from sqlmodel import Session, select
 
+from bot.fake_slack import FakeSlack
 from bot.listeners.common import UNEXPECTED
 from storage.models import Project
 from tests.conftest import PROJECT_CHANNEL
-from tests.fake_slack import FakeSlack
 from tests.support import RunningBot, command_payload, http
 
 

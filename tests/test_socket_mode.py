@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.fake_slack import FakeSlack
 from tests.checklist_flow import TEMPLATE, block_text, is_ticked, parent_of, replies_of
 from tests.conftest import PROJECT_CHANNEL
-from tests.fake_slack import FakeSlack
 from tests.processes import BotProcess, bot_environment, wait_for
 from tests.support import APP_TOKEN, TEAM, click_payload, command_payload
 

@@ -25,9 +25,10 @@ from bot.checklist.template import Template
 from bot.core.clock import Clock
 from bot.nudges import rules, schedules
 from bot.nudges.timing import zone
+from bot.project_state import NO_PROJECT, channel_project
 from bot.readback import find_in_thread
 from bot.rendering import nudges as render
-from bot.workflow import NO_PROJECT, Workflow, channel_project
+from bot.workflow import Workflow
 from storage import queries
 from storage.engine import session_scope
 from storage.models import Nudge, NudgeStatus, Project, ProjectStatus

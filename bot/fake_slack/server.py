@@ -739,7 +739,7 @@ class FakeSlack:
                     "Slack accepts it but nobody will ever see the reply"
                 )
             else:
-                parent_ts = target.get("thread_ts", target["ts"])
+                parent_ts = str(target.get("thread_ts", target["ts"]))
                 if parent_ts != thread_ts:
                     self._warn(f"reply in {channel.id} used a reply's ts {thread_ts}; use the parent's")
                     thread_ts = parent_ts
@@ -849,7 +849,7 @@ class FakeSlack:
         channel = self._channel(args.get("channel"))
         ts = args.get("message_ts")
         message = self._messages[channel.id].get(ts) if isinstance(ts, str) else None
-        if message is None:
+        if message is None or not isinstance(ts, str):
             raise SlackError("message_not_found")
         permalink = f"{WORKSPACE_URL}archives/{channel.id}/p{ts.replace('.', '')}"
         thread_ts = message.get("thread_ts")

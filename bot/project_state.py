@@ -1,0 +1,112 @@
+"""Stored state read into the plain views that the checklist rules and the renderers take.
+
+Nothing here talks to Slack or changes anything: the workflow, governance, nudges and the
+Slack sync all read a project the same way through these functions.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from bot.checklist import evidence, gate
+from bot.checklist.template import Template
+from bot.rendering import messages as render
+from storage import queries
+from storage.models import PostedMessage, Project, ProjectStatus
+
+NO_PROJECT = "There is no distillation project in this channel yet. Start one with `/distill start [name]`."
+
+
+def channel_project(session: Session, team_id: str, channel_id: str) -> Project | None:
+    """The channel's open project, once it is fully started."""
+    project = queries.get_open_project(session, team_id, channel_id)
+    return None if project is None or project.status == ProjectStatus.STARTING else project
+
+
+def done_items(session: Session, project: Project, template: Template) -> set[str]:
+    """Items that count for the gate now (see gate.counted)."""
+    project_id = project.id or 0
+    ticked = {tick.item_key for tick in queries.list_ticks(session, project_id)}
+    waived = {
+        waiver.item_key for waiver in queries.list_waivers(session, project_id) if waiver.ended_at is None
+    }
+    return gate.counted(template, ticked, waived, load_evidence(session, project))
+
+
+def load_evidence(session: Session, project: Project) -> evidence.Evidence:
+    """The bars in force and the newest evaluation, as the rules and renderers see them."""
+    project_id = project.id or 0
+    bars = None
+    if found := queries.current_bars(session, project_id):
+        row, slices = found
+        bars = evidence.BarsView(
+            quality_metric=row.quality_metric,
+            quality_threshold=row.quality_threshold,
+            slices=tuple(evidence.SliceBarView(s.name, s.metric, s.threshold, s.critical) for s in slices),
+            cost_target=row.cost_target,
+            latency_p95_ms=row.latency_p95_ms,
+            acceptable_gap=row.acceptable_gap,
+            recorded_by=row.recorded_by,
+            recorded_at=row.recorded_at,
+            amendment_reason=row.amendment_reason,
+        )
+    latest = None
+    if found_evaluation := queries.latest_evaluation(session, project_id):
+        row_e, scores = found_evaluation
+        latest = evidence.EvaluationView(
+            evaluation_id=row_e.id or 0,
+            student_score=row_e.student_score,
+            teacher_score=row_e.teacher_score,
+            slice_scores={score.name: (score.student_score, score.teacher_score) for score in scores},
+            latency_p95_ms=row_e.latency_p95_ms,
+            cost=row_e.cost,
+            recorded_by=row_e.recorded_by,
+            recorded_at=row_e.recorded_at,
+        )
+    return evidence.Evidence(
+        bars=bars,
+        evaluation=latest,
+        committed_at=project.bars_committed_at,
+        committed_by=project.bars_committed_by,
+    )
+
+
+def project_view(session: Session, project: Project, template: Template) -> render.ProjectView:
+    ticks = queries.list_ticks(session, project.id or 0)
+    waivers = [waiver for waiver in queries.list_waivers(session, project.id or 0) if waiver.ended_at is None]
+    proof = load_evidence(session, project)
+    return render.ProjectView(
+        counted_keys=frozenset(
+            gate.counted(template, {t.item_key for t in ticks}, {w.item_key for w in waivers}, proof)
+        ),
+        waivers={
+            w.item_key: render.WaiverView(w.waived_by, w.waived_at, w.reason, w.expires_at) for w in waivers
+        },
+        evidence=proof,
+        cycle=project.cycle,
+        closed=project.closed_at is not None,
+        project_id=project.id or 0,
+        name=project.name,
+        started_by=project.started_by,
+        started_at=project.started_at,
+        current_phase=project.current_phase,
+        shipped=project.status == ProjectStatus.SHIPPED,
+        shipped_at=project.shipped_at,
+        version=project.version,
+        permalink=project.permalink,
+        ticks={tick.item_key: render.TickView(tick.ticked_by, tick.ticked_at) for tick in ticks},
+    )
+
+
+def must_get(session: Session, project_id: int) -> Project:
+    project = queries.get_project(session, project_id)
+    if project is None:
+        raise LookupError(f"project {project_id} vanished")
+    return project
+
+
+def must_get_message(session: Session, message_id: int) -> PostedMessage:
+    message = queries.get_message(session, message_id)
+    if message is None:
+        raise LookupError(f"message {message_id} vanished")
+    return message

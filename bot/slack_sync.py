@@ -1,0 +1,261 @@
+"""Keeping Slack's messages in step with the database.
+
+Domain moves (the workflow, governance, nudge answers) change stored state in one
+transaction and mark the messages they touched; this module then makes Slack match: it
+claims and posts messages not yet in the thread, redraws stale ones, and reads the thread
+back when a worker that died may already have posted. Every message is rendered from the
+database, so Slack converges to what is stored whatever order requests arrive in.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from bot.checklist.template import Template
+from bot.core.clock import Clock
+from bot.nudges import schedules
+from bot.project_state import must_get, must_get_message, project_view
+from bot.readback import find_in_channel, find_in_thread
+from bot.rendering import messages as render
+from storage import queries
+from storage.engine import session_scope
+from storage.models import MessageKind, PostedMessage, ProjectStatus
+
+log = logging.getLogger(__name__)
+
+# A worker that claimed a message and died is presumed gone after this long.
+CLAIM_TIMEOUT = timedelta(minutes=2)
+# Metadata event types on the bot's posts, so a retry can find a post it never heard back about.
+MESSAGE_EVENT = "distill_message"
+PARENT_EVENT = "distill_parent"
+# Redraws of one message in one sync before leaving the rest to the next change.
+MAX_REDRAWS = 5
+
+# Slack errors meaning the bot cannot post here until a person does something.
+_CANNOT_POST = {
+    "channel_not_found": "I can't post in this channel. If it is private, invite me first "
+    "(`/invite @Distill Bot`), then run `/distill start` again.",
+    "not_in_channel": "I'm not a member of this channel. Invite me (`/invite @Distill Bot`), "
+    "then run `/distill start` again.",
+    "is_archived": "This channel is archived, so I can't post the checklist here.",
+    "restricted_action": "This workspace does not let me post here. Ask an admin, or use another channel.",
+}
+
+
+class SlackSync:
+    def __init__(
+        self,
+        engine: Engine,
+        template: Template,
+        slack: WebClient,
+        clock: Clock,
+        nudge_policy: schedules.NudgePolicy,
+    ) -> None:
+        self.engine = engine
+        self.template = template
+        self.slack = slack
+        self.clock = clock
+        self.nudge_policy = nudge_policy
+
+    # --- a project's thread -----------------------------------------------------------------
+
+    def open_thread(self, project_id: int, *, on_failure: Callable[[Session], None]) -> str | None:
+        """Post a new project's (or cycle's) parent message and its open phase in the thread.
+        Returns a reply for the user when Slack refused; `on_failure` then undoes the start."""
+        with session_scope(self.engine) as session:
+            project = must_get(session, project_id)
+            parent = render.parent_message(self.template, project_view(session, project, self.template))
+        try:
+            response = self.slack.chat_postMessage(
+                channel=project.channel_id,
+                text=parent.text,
+                blocks=parent.blocks,
+                metadata={"event_type": PARENT_EVENT, "event_payload": {"project_id": project_id}},
+                unfurl_links=False,
+            )
+        except SlackClientError as error:
+            with session_scope(self.engine) as session:
+                on_failure(session)  # leave nothing half-made
+            return _cannot_post_reply(error)
+
+        self.finish_thread(project_id, str(response["ts"]))
+        return None
+
+    def recover_abandoned_start(self, team_id: str, channel_id: str) -> None:
+        """A start whose worker died mid-way: adopt its parent message if Slack has it, else
+        clear the row so this start can take its place."""
+        with session_scope(self.engine) as session:
+            project = queries.get_open_project(session, team_id, channel_id)
+            if (
+                project is None
+                or project.status != ProjectStatus.STARTING
+                or project.started_at >= self.clock() - CLAIM_TIMEOUT
+            ):
+                return
+            project_id, started_at = project.id or 0, project.started_at
+        try:
+            ts = find_in_channel(
+                self.slack,
+                channel_id,
+                PARENT_EVENT,
+                "project_id",
+                project_id,
+                oldest=started_at.timestamp() - 1,
+            )
+        except SlackClientError as error:
+            log.warning("cannot read back the channel for project %s: %s", project_id, reason_of(error))
+            return  # try again with the next start; never risk a second parent message
+        if ts is None:
+            with session_scope(self.engine) as session:
+                queries.delete_project(session, project_id)
+            return
+        self.finish_thread(project_id, ts, adopted=True)
+
+    def finish_thread(self, project_id: int, ts: str, *, adopted: bool = False) -> None:
+        """Record the posted parent message, activate the project and post its open phase.
+        An `adopted` parent (posted by a worker that died) is redrawn from the database."""
+        with session_scope(self.engine) as session:
+            channel_id = must_get(session, project_id).channel_id
+        permalink = self._permalink(channel_id, ts)
+        with session_scope(self.engine) as session:
+            project = must_get(session, project_id)
+            queries.add_message(session, project, kind=MessageKind.PARENT, ts=ts)
+            if adopted:
+                project.version += 1
+                queries.mark_messages_stale(session, project, kinds_and_phases=[(MessageKind.PARENT, 0)])
+            queries.activate_project(session, project, permalink=permalink)
+            queries.add_message(session, project, kind=MessageKind.PHASE, phase_number=project.current_phase)
+            schedules.on_progress(session, project, self.clock(), self.nudge_policy)
+        self.sync(project_id)
+
+    def _permalink(self, channel_id: str, ts: str) -> str | None:
+        try:
+            return str(self.slack.chat_getPermalink(channel=channel_id, message_ts=ts)["permalink"])
+        except (SlackClientError, KeyError):
+            log.warning("no permalink for %s/%s; status will point to the channel", channel_id, ts)
+            return None
+
+    # --- posts and redraws ------------------------------------------------------------------
+
+    def sync(self, project_id: int) -> None:
+        """Post what is unposted and redraw what is stale, in thread order."""
+        with session_scope(self.engine) as session:
+            pending = sorted(queries.list_messages(session, project_id), key=_thread_order)
+        for message in pending:
+            if message.ts is None:
+                if not self._post(message):
+                    break  # keep the thread in order: later messages wait for this one
+            elif message.rendered_version < message.wanted_version:
+                self._redraw(message.id or 0)
+
+    def repair(self) -> int:
+        """Sync every project whose messages lag the database (after a restart or a Slack outage)."""
+        with session_scope(self.engine) as session:
+            project_ids = sorted({message.project_id for message in queries.list_stale_messages(session)})
+        for project_id in project_ids:
+            self.sync(project_id)
+        return len(project_ids)
+
+    def _post(self, message: PostedMessage) -> bool:
+        message_id = message.id or 0
+        with session_scope(self.engine) as session:
+            attempt = queries.claim_message(session, message_id, now=self.clock(), stale_after=CLAIM_TIMEOUT)
+        if attempt is None:
+            return False  # another worker is posting it
+        with session_scope(self.engine) as session:
+            project = must_get(session, message.project_id)
+            thread_ts = queries.get_thread_ts(session, message.project_id)
+            wanted = must_get_message(session, message_id).wanted_version
+            content = self._render(session, message)
+        try:
+            ts = None
+            if attempt > 1 and thread_ts:  # an earlier attempt may have reached Slack
+                ts = find_in_thread(
+                    self.slack, project.channel_id, thread_ts, MESSAGE_EVENT, "message_id", message_id
+                )
+            if ts is None:
+                response = self.slack.chat_postMessage(
+                    channel=project.channel_id,
+                    thread_ts=thread_ts,
+                    text=content.text,
+                    blocks=content.blocks,
+                    metadata={"event_type": MESSAGE_EVENT, "event_payload": {"message_id": message_id}},
+                    unfurl_links=False,
+                )
+                ts = str(response["ts"])
+        except SlackClientError as error:
+            log.warning(
+                "could not post %s message of project %s: %s", message.kind, project.id, reason_of(error)
+            )
+            with session_scope(self.engine) as session:
+                queries.release_message(session, message_id)
+            return False
+        with session_scope(self.engine) as session:
+            queries.record_posted(session, message_id, ts=ts, version=wanted)
+            stale = must_get_message(session, message_id).wanted_version > wanted
+        if stale or attempt > 1:
+            self._redraw(message_id)  # an adopted post shows what was drawn back then
+        return True
+
+    def _redraw(self, message_id: int) -> None:
+        # Updates can land in Slack out of order; whoever lands last checks that it drew the
+        # newest state, and draws again if not, so Slack ends at what is stored.
+        for _ in range(MAX_REDRAWS):
+            with session_scope(self.engine) as session:
+                message = must_get_message(session, message_id)
+                wanted = message.wanted_version
+                channel_id = must_get(session, message.project_id).channel_id
+                content = self._render(session, message)
+            assert message.ts is not None  # only posted messages are redrawn
+            try:
+                self.slack.chat_update(
+                    channel=channel_id, ts=message.ts, text=content.text, blocks=content.blocks
+                )
+            except SlackClientError as error:
+                log.warning(
+                    "could not update message of project %s: %s", message.project_id, reason_of(error)
+                )
+                return
+            with session_scope(self.engine) as session:
+                queries.record_rendered(session, message_id, version=wanted)
+                if must_get_message(session, message_id).wanted_version == wanted:
+                    return
+
+    def _render(self, session: Session, message: PostedMessage) -> render.Message:
+        project = must_get(session, message.project_id)
+        view = project_view(session, project, self.template)
+        if message.kind == MessageKind.PARENT:
+            return render.parent_message(self.template, view)
+        if message.kind == MessageKind.PHASE:
+            return render.phase_message(self.template, view, message.phase_number)
+        if message.kind == MessageKind.BARS:
+            return render.bars_message(view)
+        return render.phase_done_message(self.template, view, message.phase_number)
+
+
+_KIND_ORDER = {MessageKind.PARENT: 0, MessageKind.PHASE: 1, MessageKind.PHASE_DONE: 2, MessageKind.BARS: 3}
+
+
+def _thread_order(message: PostedMessage) -> tuple[int, int]:
+    return (message.phase_number, _KIND_ORDER.get(message.kind, 3))
+
+
+def reason_of(error: SlackClientError) -> str:
+    """Slack's error code, or the kind of transport failure; never the request or the token."""
+    if isinstance(error, SlackApiError):
+        return str(error.response.get("error", "unknown_error"))
+    return type(error).__name__
+
+
+def _cannot_post_reply(error: SlackClientError) -> str:
+    reason = reason_of(error)
+    return _CANNOT_POST.get(
+        reason, f"Slack did not accept the checklist ({reason}); nothing was created. Try again in a minute."
+    )
