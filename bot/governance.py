@@ -14,10 +14,11 @@ from slack_sdk.errors import SlackClientError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot import modals
+from bot import modals, permissions
 from bot.checklist import gate
 from bot.checklist.template import Template
 from bot.core.clock import Clock
+from bot.permissions import NOT_HERE
 from bot.project_state import NO_PROJECT, channel_project, done_items, load_evidence
 from bot.rendering import messages as render
 from bot.workflow import Workflow
@@ -28,8 +29,6 @@ from storage.models import Evaluation, MessageKind, Project, ProjectStatus, Slic
 log = logging.getLogger(__name__)
 
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,30})(?:\|[^>]*)?>$|^([UW][A-Z0-9]{2,30})$")
-OWNERS_ONLY = "Only the project's owners may do that. `/distill owners` lists them."
-NOT_HERE = "That belongs to a project in another channel, or to an earlier cycle."
 
 
 class Governance:
@@ -51,6 +50,11 @@ class Governance:
             if project is None:
                 return NO_PROJECT
             owners = queries.list_owners(session, project.id or 0)
+            wanted = permissions.CHANGE_OWNERS if verb else permissions.LIST_OWNERS
+            if refused := permissions.refusal(
+                session, project, wanted, user_id=user_id, team_id=team_id, channel_id=channel_id
+            ):
+                return refused
             if not verb:
                 listed = ", ".join(f"<@{owner}>" for owner in owners)
                 return (
@@ -60,8 +64,6 @@ class Governance:
             match = _MENTION.match(rest.strip())
             if verb.lower() not in {"add", "remove"} or match is None:
                 return "Use `/distill owners`, `/distill owners add @someone` or `... remove @someone`."
-            if user_id not in owners:
-                return OWNERS_ONLY
             target = match.group(1) or match.group(2)
             if verb.lower() == "add":
                 if target in owners:
@@ -91,13 +93,17 @@ class Governance:
         """Open the waiver, bars or evaluation modal; returns why not, for the user, if refused."""
         with session_scope(self.engine) as session:
             project = queries.get_project(session, project_id)
-            if (
-                project is None
-                or project.closed_at
-                or (project.team_id, project.channel_id) != (team_id, channel_id)
-            ):
+            if project is None or project.closed_at:
                 return NOT_HERE
-            is_owner = user_id in queries.list_owners(session, project_id)
+            if refused := permissions.refusal(
+                session,
+                project,
+                self._permission(kind, project),
+                user_id=user_id,
+                team_id=team_id,
+                channel_id=channel_id,
+            ):
+                return refused
             standing = gate.Standing(project.current_phase, project.status == ProjectStatus.SHIPPED)
             proof = load_evidence(session, project)
             if kind == modals.WAIVE:
@@ -111,7 +117,6 @@ class Governance:
                     standing,
                     phase_number=phase_number,
                     item_key=open_items[0].key if open_items else "",
-                    is_owner=is_owner,
                     done=set(),
                 )
                 if refusal:
@@ -122,8 +127,6 @@ class Governance:
             elif kind == modals.BARS:
                 if project.current_phase < (render.bars_phase(self.template) or 1):
                     return "Success bars are recorded once their phase is open."
-                if project.bars_committed_at and not is_owner:
-                    return "The bars are committed: only owners may amend them. " + OWNERS_ONLY
                 view = modals.bars_modal(
                     project_id, proof.bars, amending=project.bars_committed_at is not None
                 )
@@ -140,6 +143,15 @@ class Governance:
             return "Slack did not open the form (the click may be too old). Click the button again."
         return None
 
+    @staticmethod
+    def _permission(kind: str, project: Project) -> permissions.Permission:
+        """The permission a form needs: committed bars are amended, not recorded."""
+        if kind == modals.WAIVE:
+            return permissions.WAIVE
+        if kind == modals.BARS:
+            return permissions.AMEND_BARS if project.bars_committed_at else permissions.RECORD_BARS
+        return permissions.RECORD_EVALUATION
+
     # --- submissions (answered in the ack, so no Slack calls here) ---------------------------
 
     def submit(
@@ -152,15 +164,16 @@ class Governance:
         now = self.clock()
         with session_scope(self.engine) as session:
             project = queries.get_project(session, project_id, for_update=True)
-            if project is None or project.closed_at or project.team_id != team_id:
+            if project is None or project.closed_at:
                 return {"_": NOT_HERE}, None
-            is_owner = user_id in queries.list_owners(session, project_id)
+            if refused := permissions.refusal(
+                session, project, self._permission(kind, project), user_id=user_id, team_id=team_id
+            ):
+                return {"_": refused}, None
             if kind == modals.WAIVE:
-                errors = self._waive(session, project, view, user_id=user_id, is_owner=is_owner, now=now)
+                errors = self._waive(session, project, view, user_id=user_id, now=now)
             elif kind == modals.BARS:
-                errors = self._record_bars(
-                    session, project, view, user_id=user_id, is_owner=is_owner, now=now
-                )
+                errors = self._record_bars(session, project, view, user_id=user_id, now=now)
             else:
                 errors = self._record_evaluation(session, project, view, user_id=user_id, now=now)
             if errors:
@@ -175,7 +188,6 @@ class Governance:
         view: modals.View,
         *,
         user_id: str,
-        is_owner: bool,
         now: datetime,
     ) -> modals.Errors:
         phase_number = modals.metadata(view).get("phase")
@@ -193,7 +205,6 @@ class Governance:
             standing,
             phase_number=phase_number,
             item_key=parsed.item_key,
-            is_owner=is_owner,
             done=done,
         )
         if refusal:
@@ -219,12 +230,9 @@ class Governance:
         view: modals.View,
         *,
         user_id: str,
-        is_owner: bool,
         now: datetime,
     ) -> modals.Errors:
         amending = project.bars_committed_at is not None
-        if amending and not is_owner:
-            return {"quality_metric": OWNERS_ONLY}
         parsed, errors = modals.parse_bars(view, amending=amending)
         if parsed is None:
             return errors

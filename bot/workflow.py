@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from bot import permissions
 from bot.checklist import evidence, gate
 from bot.checklist.template import Template
 from bot.core.clock import Clock
@@ -147,8 +148,8 @@ class Workflow:
             new.current_phase = gate.CYCLE_CARRIES_PHASES + 1
             queries.copy_ticks(session, old, new, up_to_phase=gate.CYCLE_CARRIES_PHASES)
             queries.copy_schedule_settings(session, old, new)
-            owners = queries.list_owners(session, old.id or 0)
-            for owner in [*owners, *([] if user_id in owners else [user_id])]:
+            # The owners carry over as they are: starting a cycle (owners only) grants nothing.
+            for owner in queries.list_owners(session, old.id or 0):
                 queries.add_owner(session, new, user_id=owner, added_by=user_id, now=now)
             new_id = new.id or 0
 
@@ -162,11 +163,15 @@ class Workflow:
         self.slack_sync.sync(from_project_id)
         return reply
 
-    def status(self, team_id: str, channel_id: str) -> str:
+    def status(self, team_id: str, channel_id: str, user_id: str) -> str:
         with session_scope(self.engine) as session:
             project = channel_project(session, team_id, channel_id)
             if project is None:
                 return NO_PROJECT
+            if refused := permissions.refusal(
+                session, project, permissions.STATUS, user_id=user_id, team_id=team_id, channel_id=channel_id
+            ):
+                return refused
             status = render.status_text(self.template, self.project_view(session, project))
             return f"{status}\n{schedules.next_nudge_line(session, project, self.nudge_policy)}"
 
@@ -209,8 +214,17 @@ class Workflow:
         """Apply one checkbox click; returns an explanation for the user when it changes nothing."""
         with session_scope(self.engine) as session:
             project = queries.get_project(session, click.ref.project_id, for_update=True)
-            if project is None or (project.team_id, project.channel_id) != (click.team_id, click.channel_id):
+            if project is None:
                 return "That checklist belongs to a project in another channel, or no longer exists."
+            if refused := permissions.refusal(
+                session,
+                project,
+                permissions.TICK,
+                user_id=click.user_id,
+                team_id=click.team_id,
+                channel_id=click.channel_id,
+            ):
+                return refused
             if project.closed_at is not None:
                 return "That checklist is from an earlier cycle and is read-only; the newest thread goes on."
             if project.status == ProjectStatus.STARTING:

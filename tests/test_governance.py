@@ -117,7 +117,7 @@ def test_passing_phase_two_commits_the_bars_and_amendments_need_an_owner_and_a_r
     views = len(fake_slack.views)
     press_button(bot, CH, committed, "bars:open", user="UBOB")
     assert len(fake_slack.views) == views
-    assert "only owners may amend" in latest_reply(fake_slack)
+    assert "Only the project's owners may amend" in latest_reply(fake_slack)
 
     # An owner amends, and must say why.
     press_button(bot, CH, committed, "bars:open")

@@ -249,7 +249,7 @@ def test_drift_found_offers_redistillation_and_a_new_cycle_starts(
     offer = nudges_in_thread(fake_slack)[-1]
     assert "found drift" in block_text(offer) and "<@UBOB>" in block_text(offer)
     old_parent = parent_of(fake_slack, PROJECT_CHANNEL)
-    press(bot, fake_slack, offer, rules.Answer.START_REDISTILL, user="UCAROL")
+    press(bot, fake_slack, offer, rules.Answer.START_REDISTILL, user="UALICE")  # an owner
 
     parents = [m for m in fake_slack.messages(PROJECT_CHANNEL) if m.get("thread_ts") in (None, m["ts"])]
     assert len(parents) == 2

@@ -42,11 +42,11 @@ def register(
 
         def work() -> str | None:
             if subcommand == "status":
-                return workflow.status(team_id, channel_id)
+                return workflow.status(team_id, channel_id, user_id)
             if subcommand == "schedule":
-                return nudges.schedule_command(team_id, channel_id, argument)
+                return nudges.schedule_command(team_id, channel_id, user_id, argument)
             if subcommand == "timezone":
-                return nudges.timezone_command(team_id, channel_id, argument)
+                return nudges.timezone_command(team_id, channel_id, user_id, argument)
             if subcommand == "owners":
                 return governance.owners_command(team_id, channel_id, user_id, argument)
             start = StartRequest(

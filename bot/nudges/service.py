@@ -21,6 +21,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from bot import permissions
 from bot.checklist.template import Template
 from bot.core.clock import Clock
 from bot.nudges import rules, schedules
@@ -43,6 +44,15 @@ PAUSING_ERRORS = {
     "is_archived": "the channel is archived. Unarchive it, then run `/distill schedule resume`.",
     "channel_not_found": "I can no longer see the channel. Invite me, then run `/distill schedule resume`.",
     "not_in_channel": "I was removed from the channel. Invite me back, then run `/distill schedule resume`.",
+}
+# Which row of the permission table each nudge button is.
+ANSWER_PERMISSIONS = {
+    rules.Answer.NO_DRIFT: permissions.ANSWER_DRIFT,
+    rules.Answer.DRIFT_FOUND: permissions.ANSWER_DRIFT,
+    rules.Answer.SNOOZE_DRIFT: permissions.SNOOZE,
+    rules.Answer.SNOOZE_STALL: permissions.SNOOZE,
+    rules.Answer.NOT_YET: permissions.SNOOZE,
+    rules.Answer.START_REDISTILL: permissions.START_CYCLE,
 }
 
 
@@ -236,6 +246,15 @@ class NudgeService:
                 return "That reminder belongs to a project in another channel, or no longer exists."
             if not click.answer.answers(nudge.kind):
                 return "That button does not belong to this reminder."
+            if refused := permissions.refusal(
+                session,
+                project,
+                ANSWER_PERMISSIONS[click.answer],
+                user_id=click.user_id,
+                team_id=click.team_id,
+                channel_id=click.channel_id,
+            ):
+                return refused
             if nudge.answer is not None:
                 return f"<@{nudge.answered_by}> already answered this reminder: {_answer_label(nudge)}."
             if project.closed_at is not None:
@@ -284,12 +303,23 @@ class NudgeService:
 
     # --- commands ---------------------------------------------------------------------------
 
-    def schedule_command(self, team_id: str, channel_id: str, argument: str) -> str:
+    def schedule_command(self, team_id: str, channel_id: str, user_id: str, argument: str) -> str:
         argument = argument.strip()
         with session_scope(self.engine) as session:
             project = channel_project(session, team_id, channel_id)
             if project is None:
                 return NO_PROJECT
+            wanted = (
+                permissions.LIST_SCHEDULE
+                if not argument
+                else permissions.RESUME_NUDGES
+                if argument.lower() == "resume"
+                else permissions.CHANGE_SCHEDULE
+            )
+            if refused := permissions.refusal(
+                session, project, wanted, user_id=user_id, team_id=team_id, channel_id=channel_id
+            ):
+                return refused
             if argument.lower() == "resume":
                 project.nudges_paused_reason = None
                 session.add(project)
@@ -302,11 +332,16 @@ class NudgeService:
             schedules.refresh(session, project, self.policy)
             return self.describe(session, project)
 
-    def timezone_command(self, team_id: str, channel_id: str, argument: str) -> str:
+    def timezone_command(self, team_id: str, channel_id: str, user_id: str, argument: str) -> str:
         with session_scope(self.engine) as session:
             project = channel_project(session, team_id, channel_id)
             if project is None:
                 return NO_PROJECT
+            wanted = permissions.CHANGE_TIMEZONE if argument.strip() else permissions.SHOW_TIMEZONE
+            if refused := permissions.refusal(
+                session, project, wanted, user_id=user_id, team_id=team_id, channel_id=channel_id
+            ):
+                return refused
             if not argument.strip():
                 tz = self.policy.calendar(project).tz
                 return f"This project's nudges follow {tz.key}. Change it with `/distill timezone Area/City`."
