@@ -57,6 +57,24 @@ def make_web_client(settings: Settings) -> WebClient:
     )
 
 
+def make_bolt_app(
+    client: WebClient,
+    signing_secret: str | None,
+    *,
+    socket_mode: bool = False,
+    listener_executor: Executor | None = None,
+) -> App:
+    """The Bolt app as the bot configures it (the benchmark serves a bare one built the same way)."""
+    return App(
+        client=client,
+        signing_secret=signing_secret,
+        # Socket Mode requests come over an authenticated socket, not signed HTTP.
+        request_verification_enabled=not socket_mode,
+        raise_error_for_unhandled_request=False,
+        listener_executor=listener_executor,
+    )
+
+
 def build_bot(
     settings: Settings,
     *,
@@ -73,13 +91,8 @@ def build_bot(
     signing_secret = (
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     )
-    app = App(
-        client=client,
-        signing_secret=signing_secret,
-        # Socket Mode requests come over an authenticated socket, not signed HTTP.
-        request_verification_enabled=not settings.socket_mode,
-        raise_error_for_unhandled_request=False,
-        listener_executor=listener_executor,
+    app = make_bolt_app(
+        client, signing_secret, socket_mode=settings.socket_mode, listener_executor=listener_executor
     )
     policy = NudgePolicy(default_timezone=settings.default_timezone, hours=settings.nudge_hours)
     workflow = Workflow(engine, template, client, clock, nudge_policy=policy)

@@ -61,6 +61,8 @@ class Call:
     args: Json
     response: Json
     http_status: int
+    # When the request arrived (time.monotonic()): lets a test or benchmark check pacing.
+    arrived_at: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -529,6 +531,7 @@ class FakeSlack:
         form_token = args.pop("token", None)
         token = token or form_token
 
+        arrived_at = time.monotonic()
         fault = self._arrive(method)
         if fault is not None:
             status, headers, body = self._fault_answer(fault)
@@ -545,7 +548,7 @@ class FakeSlack:
         if answer_hold is not None:
             answer_hold.wait()  # done on Slack's side, the answer not yet sent back
         with self._progress:
-            self._calls.append(Call(method, copy.deepcopy(args), copy.deepcopy(body), status))
+            self._calls.append(Call(method, copy.deepcopy(args), copy.deepcopy(body), status, arrived_at))
             self._answered[method] += 1
             self._progress.notify_all()
         return status, headers, body
