@@ -240,6 +240,19 @@ def test_view_rules() -> None:
     assert blockkit.validate_view({"type": "modal", "blocks": []}) != []  # a modal needs a title
 
 
+def test_initial_value_must_fit_the_inputs_own_max_length() -> None:
+    def form(initial: str, max_length: int | None = None) -> dict[str, Any]:
+        element: dict[str, Any] = {"type": "plain_text_input", "action_id": "t", "initial_value": initial}
+        if max_length is not None:
+            element["max_length"] = max_length
+        return modal([{"type": "input", "label": plain("T"), "element": element}], submit=plain("Save"))
+
+    assert blockkit.validate_view(form("x" * 20, 20)) == []
+    assert any("at most 20" in p for p in blockkit.validate_view(form("x" * 21, 20)))
+    assert blockkit.validate_view(form("x" * 3000)) == []
+    assert any("at most 3000" in p for p in blockkit.validate_view(form("x" * 3001)))
+
+
 # -- auth and routing --------------------------------------------------------------------------------
 
 

@@ -443,8 +443,11 @@ class _Checker:
         for key in ("min_length", "max_length"):
             if key in el and not (isinstance(el[key], int) and 0 <= el[key] <= TEXT_OBJECT_MAX):
                 self.fail(f"{ptr}/{key}", f"must be an integer from 0 to {TEXT_OBJECT_MAX}")
-        if "initial_value" in el and not isinstance(el["initial_value"], str):
-            self.fail(f"{ptr}/initial_value", "must be a string")
+        if "initial_value" in el:
+            value = el["initial_value"]
+            own_max = el["max_length"] if isinstance(el.get("max_length"), int) else TEXT_OBJECT_MAX
+            # Docs: an initial_value longer than the element's own max_length is an error.
+            self.string(value, f"{ptr}/initial_value", max_len=min(own_max, TEXT_OBJECT_MAX), min_len=0)
 
     def _image_source(self, obj: dict[str, Any], ptr: str) -> None:
         if ("image_url" in obj) == ("slack_file" in obj):
