@@ -1,7 +1,9 @@
 """Block Kit for every message the bot sends, drawn from a snapshot of stored state.
 
-Everything here fits Slack's limits by construction, given a template that passed
-validation (checklist/template.py): one section per item, at most 20 items a phase.
+Everything here fits Slack's limits by construction, for every input the forms accept: the
+template's text is bounded when it loads (checklist/template.py), and what users type (names,
+slices, evaluations) is escaped, then packed into as many blocks as it needs within the
+message's text budget, the rest summarised ("…and 12 more slices") rather than refused.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from bot.checklist.evidence import BarsView, EvaluationView, Evidence, compare
 from bot.checklist.gate import CYCLE_CARRIES_PHASES, open_items
 from bot.checklist.template import Template
 from bot.rendering.ids import ItemRef, item_action_id, item_block_id
+from bot.rendering.mrkdwn import MESSAGE_TEXT_BUDGET, clip, escape, pack
+
+__all__ = ["clip", "escape"]  # the one way user text enters mrkdwn, for every caller
 
 Block = dict[str, Any]
 PROGRESS_BAR_WIDTH = 16
@@ -86,11 +91,6 @@ HELP_TEXT = "\n".join(
         "Tick items in the thread; each phase opens when every item of the one before is ticked.",
     ]
 )
-
-
-def escape(text: str) -> str:
-    """Escape the three characters mrkdwn gives meaning to."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def slack_date(moment: datetime) -> str:
@@ -193,9 +193,13 @@ def _open_phase(template: Template, view: ProjectView, phase_number: int) -> Mes
     blocks.append(
         _context(f"{done}/{len(phase.items)} done · {unlocks} when every item is ticked or waived.")
     )
-    if phase_number == bars_phase(template) and view.evidence.bars is not None:
-        blocks.append(_context(f"Recorded bars: {bars_summary(view.evidence)}"))
     buttons = _phase_buttons(template, view, phase_number, has_open=remaining > 0)
+    if phase_number == bars_phase(template) and view.evidence.bars is not None:
+        lines = bars_lines(view.evidence.bars)
+        lines[0] = f"Recorded bars: {lines[0]}"
+        budget = MESSAGE_TEXT_BUDGET - text_length(blocks) - sum(len(b["text"]["text"]) for b in buttons)
+        chunks = pack(lines, budget=budget, more=_more_bars)
+        blocks.append({"type": "context", "elements": [_mrkdwn(chunk) for chunk in chunks]})
     if buttons:
         blocks.append({"type": "actions", "block_id": f"phase-actions:{view.version}", "elements": buttons})
     return Message(
@@ -228,17 +232,6 @@ def _phase_summary(template: Template, view: ProjectView, phase_number: int) -> 
 
 # A waiver's reason is clipped where it shares a message with a whole phase's items.
 WAIVER_REASON_SHOWN = 80
-
-
-def clip(text: str, limit: int) -> str:
-    """`text` escaped for mrkdwn, cut to `limit` characters as sent (never inside an escape)."""
-    escaped = escape(text)
-    if len(escaped) <= limit:
-        return escaped
-    cut = escaped[: limit - 1]
-    if "&" in cut[-5:]:  # do not split &amp; &lt; &gt;
-        cut = cut[: cut.rindex("&")]
-    return cut + "…"
 
 
 def waiver_line(waiver: WaiverView) -> str:
@@ -289,39 +282,65 @@ def _button(action_id: str, label: str, value: str) -> Block:
     }
 
 
+def _mrkdwn(text: str) -> Block:
+    return {"type": "mrkdwn", "text": text}
+
+
 def _context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+    return {"type": "context", "elements": [_mrkdwn(text)]}
 
 
-def bars_summary(evidence: Evidence) -> str:
-    bars = evidence.bars
-    if bars is None:
-        return "none recorded"
-    parts = [f"{escape(bars.quality_metric)} ≥ {bars.quality_threshold:g}"]
-    parts += [
-        f"{escape(s.name)} ({escape(s.metric)}) ≥ {s.threshold:g}{' (critical)' if s.critical else ''}"
-        for s in bars.slices
+def _section(text: str) -> Block:
+    return {"type": "section", "text": _mrkdwn(text)}
+
+
+def text_length(blocks: list[Block]) -> int:
+    """Characters of text in blocks, counted the way Slack budgets a message (every `text`)."""
+
+    def walk(node: Any) -> int:
+        if isinstance(node, dict):
+            return sum(
+                len(value) if key == "text" and isinstance(value, str) else walk(value)
+                for key, value in node.items()
+            )
+        if isinstance(node, list):
+            return sum(walk(item) for item in node)
+        return 0
+
+    return walk(blocks)
+
+
+def _more_bars(hidden: int) -> str:
+    return f"…and {hidden} more bar{'s' if hidden != 1 else ''} (the amend form lists every bar)"
+
+
+def bars_lines(bars: BarsView) -> list[str]:
+    """One line per bar, production-critical slices first: they decide the gate."""
+    ordered = sorted(bars.slices, key=lambda s: not s.critical)
+    lines = [f"{escape(bars.quality_metric)} ≥ {bars.quality_threshold:g}"]
+    lines += [
+        f"• {escape(s.name)} ({escape(s.metric)}) ≥ {s.threshold:g}{' (critical)' if s.critical else ''}"
+        for s in ordered
     ]
     if bars.cost_target is not None:
-        parts.append(f"cost ≤ {bars.cost_target:g} per 1,000 requests")
+        lines.append(f"• cost ≤ {bars.cost_target:g} per 1,000 requests")
     if bars.latency_p95_ms is not None:
-        parts.append(f"p95 latency ≤ {bars.latency_p95_ms:g} ms")
+        lines.append(f"• p95 latency ≤ {bars.latency_p95_ms:g} ms")
     if bars.acceptable_gap is not None:
-        parts.append(f"gap to teacher ≤ {bars.acceptable_gap:g}")
-    return " · ".join(parts)
+        lines.append(f"• gap to teacher ≤ {bars.acceptable_gap:g}")
+    return lines
 
 
 def bars_message(view: ProjectView) -> Message:
     """The committed bars, posted when Phase 2 passes and redrawn on each amendment."""
     evidence = view.evidence
     assert evidence.bars is not None and evidence.committed_at is not None
-    lines = [f"*Committed success bars* for *{escape(view.name)}*", bars_summary(evidence)]
-    blocks: list[Block] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}},
-        _context(f"Committed by <@{evidence.committed_by}> {slack_date(evidence.committed_at)}"),
+    blocks: list[Block] = [_section(f"*Committed success bars* for *{escape(view.name)}*")]
+    footer: list[Block] = [
+        _context(f"Committed by <@{evidence.committed_by}> {slack_date(evidence.committed_at)}")
     ]
     if evidence.bars.amendment_reason:
-        blocks.append(
+        footer.append(
             _context(
                 f":pencil2: Amended after Phase 2 by <@{evidence.bars.recorded_by}> "
                 f"{slack_date(evidence.bars.recorded_at)}: _{escape(evidence.bars.amendment_reason)}_"
@@ -329,14 +348,16 @@ def bars_message(view: ProjectView) -> Message:
         )
     if not view.closed:
         value = f"{view.project_id}:{view.current_phase}"
-        blocks.append(
+        footer.append(
             {
                 "type": "actions",
                 "block_id": f"bars-actions:{view.version}",
                 "elements": [_button("bars:open", "Amend bars (owners)", value)],
             }
         )
-    return Message(text=f"Committed success bars for {escape(view.name)}", blocks=blocks)
+    budget = MESSAGE_TEXT_BUDGET - text_length(blocks) - text_length(footer)
+    blocks += [_section(chunk) for chunk in pack(bars_lines(evidence.bars), budget=budget, more=_more_bars)]
+    return Message(text=f"Committed success bars for {escape(view.name)}", blocks=blocks + footer)
 
 
 def phase_done_message(template: Template, view: ProjectView, phase_number: int) -> Message:
@@ -375,10 +396,11 @@ def evaluation_message(bars: BarsView, evaluation: EvaluationView) -> Message:
     """The evaluation against the committed bars, one line per bar, failing critical slices first."""
     comparison = compare(bars, evaluation)
     marks = {True: ":white_check_mark: pass", False: ":x: fail", None: "-"}
+    failing_first = sorted(comparison.rows, key=lambda row: not (row.critical and row.passed is False))
     lines = [
         f"{marks[row.passed]} · *{escape(row.label)}*{' (critical)' if row.critical else ''}"
         f" · bar {row.bar} · student {escape(row.measured)}"
-        for row in comparison.rows
+        for row in failing_first
     ]
     failing = comparison.failing_critical
     verdict = (
@@ -387,16 +409,16 @@ def evaluation_message(bars: BarsView, evaluation: EvaluationView) -> Message:
         if failing
         else "No production-critical slice fails."
     )
-    blocks: list[Block] = [
-        {"type": "header", "text": {"type": "plain_text", "text": "Evaluation against the committed bars"}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": clip_lines(lines, 2900)}},
-        _context(f"{verdict} Recorded by <@{evaluation.recorded_by}> {slack_date(evaluation.recorded_at)}."),
-    ]
+    header: Block = {
+        "type": "header",
+        "text": {"type": "plain_text", "text": "Evaluation against the committed bars"},
+    }
+    footer = _context(
+        f"{verdict} Recorded by <@{evaluation.recorded_by}> {slack_date(evaluation.recorded_at)}."
+    )
+    budget = MESSAGE_TEXT_BUDGET - text_length([header, footer])
+    chunks = pack(lines, budget=budget, more=lambda hidden: f"…and {hidden} more bars")
+    blocks: list[Block] = [header, *(_section(chunk) for chunk in chunks), footer]
     passed = sum(1 for row in comparison.rows if row.passed)
     judged = sum(1 for row in comparison.rows if row.passed is not None)
     return Message(text=f"Evaluation recorded: {passed}/{judged} bars pass", blocks=blocks)
-
-
-def clip_lines(lines: list[str], limit: int) -> str:
-    text = "\n".join(lines)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
