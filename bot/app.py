@@ -22,6 +22,8 @@ from bot.checklist.template import Template, load_template
 from bot.core.clock import Clock, utc_now
 from bot.core.config import Settings
 from bot.governance import Governance
+from bot.listeners.common import UNEXPECTED
+from bot.listeners.forms import answer_in_form
 from bot.nudges.schedules import NudgePolicy
 from bot.nudges.service import NudgeService
 from bot.workflow import Workflow
@@ -110,9 +112,16 @@ def build_bot(
     listeners.register(app, background, workflow, nudges, governance)
 
     @app.error
-    def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
+    def on_error(
+        error: Exception, body: dict[str, Any], response: BoltResponse | None
+    ) -> BoltResponse | None:
         # A listener that failed before ack(): answer Slack without a 500 or a traceback.
         log.error("unhandled %s in a Slack listener", type(error).__name__, exc_info=error)
+        if response is None:
+            return None  # acknowledged already; Slack has its answer
+        if isinstance(body, dict) and body.get("type") == "view_submission":
+            # An empty 200 would close the form as if it had been saved: keep it open, say so.
+            return BoltResponse(status=200, body=answer_in_form(body.get("view"), {"_": UNEXPECTED}))
         return BoltResponse(status=200, body="")
 
     return DistillBot(app=app, workflow=workflow, nudges=nudges, governance=governance, engine=engine)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from bot.checklist.evidence import BarsView, SliceBarView
 from bot.checklist.template import Item
+from bot.rendering.mrkdwn import escape
 
 View = dict[str, Any]
 Errors = dict[str, str]
@@ -22,7 +24,14 @@ Errors = dict[str, str]
 WAIVE, BARS, EVALUATION = "waive", "bars", "evaluation"
 MAX_SLICES = 20
 NAME_LENGTH = 60
+METRIC_LENGTH = 40
 REASON_LENGTH = 300
+# Long enough for any number written back into the amend form (`form_number`).
+NUMBER_LENGTH = 30
+PAIR_LENGTH = 2 * NUMBER_LENGTH + 3
+# Twenty slices at their longest, written back as `name | metric | threshold | critical`, fit.
+SLICES_LENGTH = 3000
+BARS_CHANGED = "The bars changed since you opened this form; open it again."
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,11 @@ class WaiverInput:
     item_key: str
     reason: str
     expires_on: date | None
+
+
+def slice_block_id(slice_bar: SliceBarView) -> str:
+    """An evaluation input is keyed by the stored slice bar it scores, never by its position."""
+    return f"slice:{slice_bar.bar_id}"
 
 
 def metadata(view: dict[str, Any]) -> dict[str, Any]:
@@ -138,7 +152,7 @@ def waive_modal(project_id: int, phase_number: int, phase_title: str, items: lis
 
 def bars_modal(project_id: int, current: BarsView | None, *, amending: bool) -> View:
     slices = "\n".join(
-        f"{s.name} | {s.metric} | {s.threshold:g}{' | critical' if s.critical else ''}"
+        f"{s.name} | {s.metric} | {form_number(s.threshold)}{' | critical' if s.critical else ''}"
         for s in (current.slices if current else ())
     )
     blocks = [
@@ -162,7 +176,7 @@ def bars_modal(project_id: int, current: BarsView | None, *, amending: bool) -> 
             "Overall threshold",
             initial=_num(current.quality_threshold if current else None),
             hint="The student's score must reach this, e.g. 0.92",
-            max_length=20,
+            max_length=NUMBER_LENGTH,
         ),
         _text_input(
             "slices",
@@ -170,28 +184,30 @@ def bars_modal(project_id: int, current: BarsView | None, *, amending: bool) -> 
             initial=slices or None,
             optional=True,
             multiline=True,
-            max_length=2500,
-            hint="One per line: slice | metric | threshold, then | critical for production-critical slices",
+            max_length=SLICES_LENGTH,
+            hint="One per line: slice | metric | threshold, then | critical for production-critical "
+            f"slices. At most {MAX_SLICES} slices; names up to {NAME_LENGTH} characters, metrics up to "
+            f"{METRIC_LENGTH}.",
         ),
         _text_input(
             "cost_target",
             "Cost target per 1,000 requests",
             optional=True,
-            max_length=20,
+            max_length=NUMBER_LENGTH,
             initial=_num(current.cost_target if current else None),
         ),
         _text_input(
             "latency",
             "p95 latency target (ms)",
             optional=True,
-            max_length=20,
+            max_length=NUMBER_LENGTH,
             initial=_num(current.latency_p95_ms if current else None),
         ),
         _text_input(
             "gap",
             "Acceptable gap to the teacher",
             optional=True,
-            max_length=20,
+            max_length=NUMBER_LENGTH,
             initial=_num(current.acceptable_gap if current else None),
             hint="Points of the quality metric the student may trail the teacher, e.g. 0.02",
         ),
@@ -205,26 +221,28 @@ def bars_modal(project_id: int, current: BarsView | None, *, amending: bool) -> 
 
 
 def evaluation_modal(project_id: int, bars: BarsView) -> View:
+    """Drawn from one recording of the bars (`bars_id`): a submission after they changed is refused."""
     blocks = [
         _intro(
             f"Scores on the held-out set, as *student / teacher*, e.g. `0.91 / 0.94`. "
-            f"The overall score is {bars.quality_metric}."
+            f"The overall score is {escape(bars.quality_metric)}."
         ),
-        _text_input("overall", "Overall: student / teacher", max_length=40),
+        _text_input("overall", "Overall: student / teacher", max_length=PAIR_LENGTH),
     ]
-    for index, slice_bar in enumerate(bars.slices):
+    for slice_bar in bars.slices:
         blocks.append(
             _text_input(
-                f"slice-{index}",
+                slice_block_id(slice_bar),
                 f"{slice_bar.name} ({slice_bar.metric}): student / teacher"[:2000],
-                max_length=40,
+                max_length=PAIR_LENGTH,
             )
         )
     blocks += [
-        _text_input("latency", "Measured p95 latency (ms)", optional=True, max_length=20),
-        _text_input("cost", "Measured cost per 1,000 requests", optional=True, max_length=20),
+        _text_input("latency", "Measured p95 latency (ms)", optional=True, max_length=NUMBER_LENGTH),
+        _text_input("cost", "Measured cost per 1,000 requests", optional=True, max_length=NUMBER_LENGTH),
     ]
-    return _modal(EVALUATION, "Record evaluation", "Record", blocks, {"project_id": project_id})
+    meta = {"project_id": project_id, "bars_id": bars.bars_id}
+    return _modal(EVALUATION, "Record evaluation", "Record", blocks, meta)
 
 
 # --- parsing -----------------------------------------------------------------------------------
@@ -242,18 +260,45 @@ def _value(view: View, block_id: str) -> str:
     return str(element.get("value") or "").strip()
 
 
+_DECIMAL = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
+_DECIMAL_COMMA = re.compile(r"^(\d*),(\d+)$")
+
+
+def read_number(text: str) -> float | str:
+    """A number of 0 or more, read the way people write it, or why not (for the form).
+
+    `0,92` is 0.92 (a decimal comma); `1,000` could be a thousand or one, so it is refused
+    rather than guessed; NaN, infinities and negatives are refused.
+    """
+    written = text.strip()
+    if comma := _DECIMAL_COMMA.match(written):
+        whole, fraction = comma.groups()
+        if len(fraction) == 3 and whole not in {"", "0"}:
+            return (
+                f"“{written[:20]}” could mean {whole}{fraction} or {whole}.{fraction}: "
+                "write it without a comma."
+            )
+        written = f"{whole or '0'}.{fraction}"
+    elif "," in written:
+        return f"“{written[:20]}”: use a dot for decimals and no thousands separators, e.g. 1250.5."
+    if written.startswith("-") and _DECIMAL.match(written[1:]):
+        return "Enter a number of 0 or more."
+    if not _DECIMAL.match(written):
+        return f"“{written[:20]}” is not a number."
+    number = float(written)
+    if not math.isfinite(number):
+        return f"“{written[:20]}” is too large."
+    return number
+
+
 def _number(text: str, block_id: str, errors: Errors, *, required: bool) -> float | None:
     if not text:
         if required:
             errors[block_id] = "Enter a number."
         return None
-    try:
-        number = float(text.replace(",", ""))
-    except ValueError:
-        errors[block_id] = f"“{text[:20]}” is not a number."
-        return None
-    if not math.isfinite(number) or number < 0:
-        errors[block_id] = "Enter a number of 0 or more."
+    number = read_number(text)
+    if isinstance(number, str):
+        errors[block_id] = number
         return None
     return number
 
@@ -284,12 +329,17 @@ def _parse_slices(text: str, errors: Errors) -> tuple[SliceBarView, ...]:
         if len(parts) not in (3, 4) or (len(parts) == 4 and not critical) or not parts[0] or not parts[1]:
             errors["slices"] = f"Line {number}: write slice | metric | threshold, and | critical if it is."
             break
-        try:
-            threshold = float(parts[2])
-        except ValueError:
-            errors["slices"] = f"Line {number}: “{parts[2][:20]}” is not a number."
+        if len(parts[0]) > NAME_LENGTH or len(parts[1]) > METRIC_LENGTH:
+            errors["slices"] = (
+                f"Line {number}: a slice name has at most {NAME_LENGTH} characters, "
+                f"a metric at most {METRIC_LENGTH}."
+            )
             break
-        slices.append(SliceBarView(parts[0][:NAME_LENGTH], parts[1][:NAME_LENGTH], threshold, critical))
+        threshold = read_number(parts[2])
+        if isinstance(threshold, str):
+            errors["slices"] = f"Line {number}: {threshold}"
+            break
+        slices.append(SliceBarView(parts[0], parts[1], threshold, critical))
     names = [s.name.lower() for s in slices]
     if "slices" not in errors and len(set(names)) != len(names):
         errors["slices"] = "Each slice needs its own name."
@@ -298,8 +348,13 @@ def _parse_slices(text: str, errors: Errors) -> tuple[SliceBarView, ...]:
     return tuple(slices)
 
 
+# Between student and teacher: a slash, or a semicolon, a comma and a space, or spaces
+# (a comma alone may be a decimal comma: `0,91 / 0,94`).
+_PAIR_SEPARATOR = re.compile(r"\s*/\s*|\s*;\s*|,\s+|\s+")
+
+
 def _pair(text: str, block_id: str, errors: Errors) -> tuple[float, float] | None:
-    parts = [part.strip() for part in text.replace(",", "/").split("/")]
+    parts = [part for part in _PAIR_SEPARATOR.split(text.strip()) if part]
     if len(parts) != 2:
         errors[block_id] = "Write student / teacher, e.g. 0.91 / 0.94."
         return None
@@ -309,11 +364,15 @@ def _pair(text: str, block_id: str, errors: Errors) -> tuple[float, float] | Non
 
 
 def parse_evaluation(view: View, bars: BarsView) -> tuple[EvaluationInput | None, Errors]:
+    """A submission of the form drawn from `bars`; the caller checks it was (`bars_id`)."""
     errors: Errors = {}
+    if metadata(view).get("bars_id") != bars.bars_id:
+        return None, {"overall": BARS_CHANGED}
     overall = _pair(_value(view, "overall"), "overall", errors)
     slice_scores = {}
-    for index, slice_bar in enumerate(bars.slices):
-        pair = _pair(_value(view, f"slice-{index}"), f"slice-{index}", errors)
+    for slice_bar in bars.slices:
+        block_id = slice_block_id(slice_bar)
+        pair = _pair(_value(view, block_id), block_id, errors)
         if pair:
             slice_scores[slice_bar.name] = pair
     latency = _number(_value(view, "latency"), "latency", errors, required=False)
@@ -350,5 +409,12 @@ def end_of_day(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
 
 
+def form_number(value: float) -> str:
+    """A stored number as typed back into a form: the shortest text that reads back the same
+    (`0.123456789`, not `0.123457`), so saving the amend form unchanged changes nothing."""
+    text = repr(value)
+    return text[:-2] if text.endswith(".0") else text
+
+
 def _num(value: float | None) -> str | None:
-    return None if value is None else f"{value:g}"
+    return None if value is None else form_number(value)

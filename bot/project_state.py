@@ -42,13 +42,17 @@ def load_evidence(session: Session, project: Project) -> evidence.Evidence:
         bars = evidence.BarsView(
             quality_metric=row.quality_metric,
             quality_threshold=row.quality_threshold,
-            slices=tuple(evidence.SliceBarView(s.name, s.metric, s.threshold, s.critical) for s in slices),
+            slices=tuple(
+                evidence.SliceBarView(s.name, s.metric, s.threshold, s.critical, bar_id=s.id or 0)
+                for s in slices
+            ),
             cost_target=row.cost_target,
             latency_p95_ms=row.latency_p95_ms,
             acceptable_gap=row.acceptable_gap,
             recorded_by=row.recorded_by,
             recorded_at=row.recorded_at,
             amendment_reason=row.amendment_reason,
+            bars_id=row.id or 0,
         )
     latest = None
     if found_evaluation := queries.latest_evaluation(session, project_id):

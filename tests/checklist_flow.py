@@ -117,7 +117,9 @@ def press_button(
 
 
 def submit_view(bot: RunningBot, view: dict[str, Any], values: dict[str, str], user: str = "UALICE") -> Any:
-    """Submit a modal as Slack does: the typed values in view.state, keyed by block id."""
+    """Submit a modal as Slack does: the typed values in view.state, keyed by block id.
+    `slice-N` stands for the evaluation form's Nth slice input as the form shows it."""
+    values = {slice_input(view, key): value for key, value in values.items()}
     state: dict[str, Any] = {}
     for block in view["blocks"]:
         if block["type"] != "input" or block["block_id"] not in values:
@@ -143,6 +145,16 @@ def submit_view(bot: RunningBot, view: dict[str, Any], values: dict[str, str], u
     result = bot.slack.interact(payload)
     bot.settle()
     return result
+
+
+def slice_input(view: dict[str, Any], key: str) -> str:
+    """The block id of the form's Nth slice input for `slice-N`; other keys as they are."""
+    if not key.startswith("slice-"):
+        return key
+    inputs = [
+        b["block_id"] for b in view["blocks"] if b["type"] == "input" and b["block_id"].startswith("slice:")
+    ]
+    return inputs[int(key.removeprefix("slice-"))] if inputs else key  # forms keyed by position
 
 
 def fill_form(

@@ -23,6 +23,7 @@ from tests.checklist_flow import (
     phase_messages,
     press_button,
     replies_of,
+    slice_input,
     submit_view,
     tick_phase,
 )
@@ -247,7 +248,8 @@ def test_bad_scores_are_answered_in_the_modal(bot: RunningBot, fake_slack: FakeS
         "evaluation:open",
         {**PASSING_EVALUATION, "overall": "0.9", "slice-1": "good / 0.8"},
     ).json()
-    assert answer["response_action"] == "errors" and set(answer["errors"]) == {"overall", "slice-1"}
+    second_slice = slice_input(fake_slack.views[-1], "slice-1")
+    assert answer["response_action"] == "errors" and set(answer["errors"]) == {"overall", second_slice}
     assert evaluation_tables(fake_slack) == []
 
 
@@ -385,7 +387,8 @@ def test_every_modal_fits_slacks_view_limits() -> None:
 
     largest = _largest_template()
     slices = tuple(
-        SliceBarView("s" * 60 + str(n), "m" * 60, 0.5, n % 2 == 0) for n in range(modals.MAX_SLICES)
+        SliceBarView("s" * 58 + f"{n:02}", "m" * modals.METRIC_LENGTH, 1 / 3, n % 2 == 0, bar_id=n + 1)
+        for n in range(modals.MAX_SLICES)
     )
     bars = BarsView("q" * 60, 0.9, slices, 1.0, 200.0, 0.05, "U1", __import__("datetime").datetime.now())
     for view in (

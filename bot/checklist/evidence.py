@@ -16,6 +16,7 @@ class SliceBarView:
     metric: str
     threshold: float
     critical: bool
+    bar_id: int = 0  # the stored slice_bar row; 0 until stored
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class BarsView:
     recorded_by: str
     recorded_at: datetime
     amendment_reason: str | None = None
+    bars_id: int = 0  # the stored success_bars row: which recording of the bars this is
 
 
 @dataclass(frozen=True)

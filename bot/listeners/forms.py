@@ -15,6 +15,19 @@ STALE_BUTTON = "That button is out of date. Use the checklist's latest message i
 OPENERS = {"waive:open": modals.WAIVE, "bars:open": modals.BARS, "evaluation:open": modals.EVALUATION}
 
 
+def answer_in_form(view: Any, errors: dict[str, str]) -> dict[str, Any]:
+    """A view_submission answer that keeps the form open and shows `errors` in it. Slack shows
+    an error only under an input block, so one with nothing to point at ("_") goes on the first."""
+    if "_" in errors:
+        blocks = view.get("blocks") if isinstance(view, dict) else None
+        inputs = [b.get("block_id") for b in blocks or [] if isinstance(b, dict) and b.get("type") == "input"]
+        errors = {
+            **{k: v for k, v in errors.items() if k != "_"},
+            str(inputs[0] if inputs else "_"): errors["_"],
+        }
+    return {"response_action": "errors", "errors": errors}
+
+
 def register(app: App, background: Executor, governance: Governance) -> None:
     for action_id, kind in OPENERS.items():
         _register_opener(app, background, governance, action_id, kind)
@@ -57,11 +70,7 @@ def _register_submission(app: App, background: Executor, governance: Governance,
         # `response_action: errors`); everything that talks to Slack comes after it.
         errors, project_id = governance.submit(kind, team_id=team_id, user_id=user_id, view=view)
         if errors:
-            field = next(iter(errors))
-            if field == "_":  # nothing to point at: show it on the first input
-                first = next((b["block_id"] for b in view.get("blocks", []) if b.get("type") == "input"), "_")
-                errors = {first: errors["_"]}
-            ack(response_action="errors", errors=errors)
+            ack(**answer_in_form(view, errors))
             return
         ack()
         if project_id is not None:
