@@ -49,6 +49,8 @@ class Governance:
             project = channel_project(session, team_id, channel_id)
             if project is None:
                 return NO_PROJECT
+            if verb:  # changes queue on the project's row: two owners removing each other leave one
+                project = queries.get_project(session, project.id or 0, for_update=True) or project
             owners = queries.list_owners(session, project.id or 0)
             wanted = permissions.CHANGE_OWNERS if verb else permissions.LIST_OWNERS
             if refused := permissions.refusal(
