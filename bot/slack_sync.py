@@ -38,6 +38,21 @@ PARENT_EVENT = "distill_parent"
 # Redraws of one message in one sync before leaving the rest to the next change.
 MAX_REDRAWS = 5
 
+# Slack errors that no retry of the same content fixes: the message is skipped past (and
+# recorded) so the rest of the thread goes on. Anything else may pass on a retry.
+PERMANENT_REFUSALS = frozenset(
+    {
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "msg_too_long",
+        "msg_blocks_too_long",
+        "no_text",
+        "invalid_metadata_format",
+        "invalid_metadata_schema",
+        "metadata_too_large",
+        "invalid_arguments",
+    }
+)
 # Slack errors meaning the bot cannot post here until a person does something.
 _CANNOT_POST = {
     "channel_not_found": "I can't post in this channel. If it is private, invite me first "
@@ -149,9 +164,11 @@ class SlackSync:
         with session_scope(self.engine) as session:
             pending = sorted(queries.list_messages(session, project_id), key=_thread_order)
         for message in pending:
+            if _refused_as_drawn(message):
+                continue  # Slack refused exactly this content for good; `/distill status` says so
             if message.ts is None:
-                if not self._post(message):
-                    break  # keep the thread in order: later messages wait for this one
+                if not self._post(message) and not self._refused_now(message.id or 0):
+                    break  # not posted *yet*: keep the thread in order, later messages wait
             elif message.rendered_version < message.wanted_version:
                 self._redraw(message.id or 0)
 
@@ -196,6 +213,7 @@ class SlackSync:
             )
             with session_scope(self.engine) as session:
                 queries.release_message(session, message_id)
+            self._note_refusal(message_id, error, version=wanted)
             return False
         with session_scope(self.engine) as session:
             queries.record_posted(session, message_id, ts=ts, version=wanted)
@@ -222,11 +240,23 @@ class SlackSync:
                 log.warning(
                     "could not update message of project %s: %s", message.project_id, reason_of(error)
                 )
+                self._note_refusal(message_id, error, version=wanted)
                 return
             with session_scope(self.engine) as session:
                 queries.record_rendered(session, message_id, version=wanted)
                 if must_get_message(session, message_id).wanted_version == wanted:
                     return
+
+    def _note_refusal(self, message_id: int, error: SlackClientError, *, version: int) -> None:
+        """Remember a refusal no retry of the same content fixes, so that it blocks nothing."""
+        reason = reason_of(error)
+        if reason in PERMANENT_REFUSALS:
+            with session_scope(self.engine) as session:
+                queries.record_refused(session, message_id, reason=reason, version=version)
+
+    def _refused_now(self, message_id: int) -> bool:
+        with session_scope(self.engine) as session:
+            return _refused_as_drawn(must_get_message(session, message_id))
 
     def _render(self, session: Session, message: PostedMessage) -> render.Message:
         project = must_get(session, message.project_id)
@@ -238,6 +268,35 @@ class SlackSync:
         if message.kind == MessageKind.BARS:
             return render.bars_message(view)
         return render.phase_done_message(self.template, view, message.phase_number)
+
+
+def _refused_as_drawn(message: PostedMessage) -> bool:
+    return message.refused_version is not None and message.refused_version >= message.wanted_version
+
+
+_REFUSED_WHAT = {
+    MessageKind.PARENT: "the project's parent message",
+    MessageKind.PHASE: "Phase {n}'s checklist",
+    MessageKind.PHASE_DONE: 'the "Phase {n} complete" notice',
+    MessageKind.BARS: "the committed success bars",
+}
+
+
+def refusal_notes(messages: list[PostedMessage]) -> list[str]:
+    """For `/distill status`: each message Slack refused for good, and what to do about it."""
+    notes = []
+    for message in sorted(messages, key=_thread_order):
+        if message.refused_reason is None:
+            continue
+        what = _REFUSED_WHAT.get(message.kind, "a message").format(n=message.phase_number)
+        shown = "shows an older version of it" if message.ts else "does not show it"
+        notes.append(
+            f":warning: Slack refused {what} (`{message.refused_reason}`), so the thread {shown}; "
+            "the rest of the thread goes on, and the checklist's state here is the true one. "
+            "It is sent again as soon as what it shows changes (for the bars: an owner amends them "
+            "with shorter names). If it keeps failing, ask whoever runs Distill Bot to check its log."
+        )
+    return notes
 
 
 _KIND_ORDER = {MessageKind.PARENT: 0, MessageKind.PHASE: 1, MessageKind.PHASE_DONE: 2, MessageKind.BARS: 3}

@@ -32,7 +32,7 @@ from bot.project_state import (
 )
 from bot.rendering import messages as render
 from bot.rendering.ids import ItemRef
-from bot.slack_sync import SlackSync
+from bot.slack_sync import SlackSync, refusal_notes
 from storage import queries
 from storage.engine import session_scope
 from storage.models import MessageKind, Project, ProjectStatus, Tick
@@ -173,7 +173,9 @@ class Workflow:
             ):
                 return refused
             status = render.status_text(self.template, self.project_view(session, project))
-            return f"{status}\n{schedules.next_nudge_line(session, project, self.nudge_policy)}"
+            refusals = refusal_notes(queries.list_messages(session, project.id or 0))
+            nudges = schedules.next_nudge_line(session, project, self.nudge_policy)
+            return "\n".join([status, *refusals, nudges])
 
     def _user_timezone(self, user_id: str) -> str | None:
         """The starter's time zone from their Slack profile, if Slack tells us and we know it."""

@@ -125,6 +125,10 @@ class PostedMessage(SQLModel, table=True):
     claimed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     # Claims so far: past the first, Slack may hold a post we never heard back about.
     post_attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # Slack refused this message for good (invalid_blocks, msg_too_long...) when drawn at
+    # `refused_version`: it is tried again only once what it shows changes.
+    refused_reason: str | None = Field(default=None, max_length=100)
+    refused_version: int | None = None
 
 
 class ScheduleKind:

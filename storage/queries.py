@@ -246,7 +246,7 @@ def record_posted(session: Session, message_id: int, *, ts: str, version: int) -
     session.execute(
         update(PostedMessage)
         .where(col(PostedMessage.id) == message_id)
-        .values(ts=ts, rendered_version=version, claimed_at=None)
+        .values(ts=ts, rendered_version=version, claimed_at=None, refused_reason=None, refused_version=None)
     )
 
 
@@ -254,7 +254,16 @@ def record_rendered(session: Session, message_id: int, *, version: int) -> None:
     session.execute(
         update(PostedMessage)
         .where(col(PostedMessage.id) == message_id, col(PostedMessage.rendered_version) < version)
-        .values(rendered_version=version)
+        .values(rendered_version=version, refused_reason=None, refused_version=None)
+    )
+
+
+def record_refused(session: Session, message_id: int, *, reason: str, version: int) -> None:
+    """Slack refused this message, drawn at `version`, for good: no retry of the same content."""
+    session.execute(
+        update(PostedMessage)
+        .where(col(PostedMessage.id) == message_id)
+        .values(refused_reason=reason[:100], refused_version=version, claimed_at=None)
     )
 
 
