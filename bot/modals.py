@@ -128,7 +128,7 @@ def waive_modal(project_id: int, phase_number: int, phase_title: str, items: lis
     ]
     blocks = [
         _intro(
-            f"Waive an item of *Phase {phase_number}: {phase_title}* instead of ticking it. "
+            f"Waive an item of *Phase {phase_number}: {escape(phase_title)}* instead of ticking it. "
             "A waived item counts for the gate; everyone sees who waived it, why, and until when."
         ),
         {

@@ -324,4 +324,5 @@ class Workflow:
         item = self.template.item(item_key)
         if item is None or item.evidence is None:
             return None
-        return evidence.missing_evidence(item.evidence, load_evidence(session, project))
+        missing = evidence.missing_evidence(item.evidence, load_evidence(session, project))
+        return render.missing_evidence_text(missing) if missing else None

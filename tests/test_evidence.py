@@ -89,7 +89,7 @@ def test_only_critical_slices_that_fail_block_the_critical_item() -> None:
     below_both = replace(AT_EVERY_BAR, slice_scores={"billing": (0.5, 0.75), "smalltalk": (0.25, 0.5)})
     assert [row.label for row in compare(BARS, below_both).failing_critical] == ["billing (accuracy)"]
     refusal = missing_evidence("critical-slices-pass", Evidence(BARS, below_both))
-    assert refusal is not None and "billing" in refusal and "smalltalk" not in refusal
+    assert refusal is not None and refusal.slices == ("billing (accuracy)",)
 
     only_smalltalk_below = replace(
         AT_EVERY_BAR, slice_scores={"billing": (0.625, 0.75), "smalltalk": (0.25, 0.5)}
@@ -117,7 +117,7 @@ AMENDED = replace(BARS, slices=(*BARS.slices, SliceBarView("refunds", "accuracy"
 @pytest.mark.parametrize("kind", ["evaluation-slices", "critical-slices-pass"])
 def test_an_evaluation_missing_a_committed_slice_does_not_count(kind: str) -> None:
     refusal = missing_evidence(kind, Evidence(AMENDED, AT_EVERY_BAR))
-    assert refusal is not None and "refunds" in refusal
+    assert refusal is not None and refusal.slices == ("refunds",)
     assert missing_evidence(kind, Evidence(BARS, AT_EVERY_BAR)) is None
 
 

@@ -73,37 +73,40 @@ class Comparison:
         return [row for row in self.rows if row.critical and row.passed is False]
 
 
-def missing_evidence(kind: str | None, evidence: Evidence) -> str | None:
+@dataclass(frozen=True)
+class Missing:
+    """Why an item that states a number cannot be ticked yet. Plain data: the renderer words it
+    for Slack (rendering/messages.py `missing_evidence_text`), escaping the slice names."""
+
+    needs: str  # an evidence kind, or "slice-scores" / "critical-slices-fail" (see `slices`)
+    slices: tuple[str, ...] = ()  # the committed slices unscored, or the critical rows failing
+
+
+def missing_evidence(kind: str | None, evidence: Evidence) -> Missing | None:
     """Why an item that states a number cannot be ticked yet, or None when it can."""
     bars, evaluation = evidence.bars, evidence.evaluation
-    record_bars = "Record it first with *Record success bars* on the Phase 2 message."
-    record_evaluation = "Record one first with *Record evaluation* on the Phase 6 message."
     if kind is None:
         return None
     if kind == "quality-bar" and bars is None:
-        return f"This item needs a quality metric and threshold. {record_bars}"
+        return Missing(kind)
     if kind == "slice-bars" and (bars is None or not bars.slices):
-        return f"This item needs at least one per-slice bar. {record_bars}"
+        return Missing(kind)
     if kind == "cost-latency-targets" and (
         bars is None or bars.cost_target is None or bars.latency_p95_ms is None
     ):
-        return f"This item needs a cost target and a p95 latency target. {record_bars}"
+        return Missing(kind)
     if kind == "acceptable-gap" and (bars is None or bars.acceptable_gap is None):
-        return f"This item needs the acceptable quality gap to the teacher. {record_bars}"
+        return Missing(kind)
     if kind in {"evaluation", "evaluation-slices", "critical-slices-pass"}:
         if evaluation is None or bars is None:
-            return f"This item needs an evaluation against the committed bars. {record_evaluation}"
-        missing = [bar.name for bar in bars.slices if bar.name not in evaluation.slice_scores]
+            return Missing("evaluation")
+        missing = tuple(bar.name for bar in bars.slices if bar.name not in evaluation.slice_scores)
         if kind != "evaluation" and missing:
-            return f"The newest evaluation has no scores for {', '.join(missing)}. {record_evaluation}"
+            return Missing("slice-scores", missing)
         if kind == "critical-slices-pass":
             failing = compare(bars, evaluation).failing_critical
             if failing:
-                names = ", ".join(row.label for row in failing)
-                return (
-                    f"Production-critical slices fail their bars ({names}). Fix the student and record a new "
-                    "evaluation, or an owner may waive this item with a reason."
-                )
+                return Missing("critical-slices-fail", tuple(row.label for row in failing))
     return None
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.checklist.evidence import BarsView, EvaluationView, Evidence, compare
+from bot.checklist.evidence import BarsView, EvaluationView, Evidence, Missing, compare
 from bot.checklist.gate import CYCLE_CARRIES_PHASES, open_items
 from bot.checklist.template import Template
 from bot.rendering.ids import ItemRef, item_action_id, item_block_id
@@ -422,3 +422,27 @@ def evaluation_message(bars: BarsView, evaluation: EvaluationView) -> Message:
     passed = sum(1 for row in comparison.rows if row.passed)
     judged = sum(1 for row in comparison.rows if row.passed is not None)
     return Message(text=f"Evaluation recorded: {passed}/{judged} bars pass", blocks=blocks)
+
+
+_RECORD_BARS = "Record it first with *Record success bars* on the Phase 2 message."
+_RECORD_EVALUATION = "Record one first with *Record evaluation* on the Phase 6 message."
+_NEEDS = {
+    "quality-bar": f"This item needs a quality metric and threshold. {_RECORD_BARS}",
+    "slice-bars": f"This item needs at least one per-slice bar. {_RECORD_BARS}",
+    "cost-latency-targets": f"This item needs a cost target and a p95 latency target. {_RECORD_BARS}",
+    "acceptable-gap": f"This item needs the acceptable quality gap to the teacher. {_RECORD_BARS}",
+    "evaluation": f"This item needs an evaluation against the committed bars. {_RECORD_EVALUATION}",
+}
+
+
+def missing_evidence_text(missing: Missing) -> str:
+    """The private answer to a tick the evidence does not support yet; slice names escaped."""
+    names = ", ".join(escape(name) for name in missing.slices)
+    if missing.needs == "slice-scores":
+        return f"The newest evaluation has no scores for {names}. {_RECORD_EVALUATION}"
+    if missing.needs == "critical-slices-fail":
+        return (
+            f"Production-critical slices fail their bars ({names}). Fix the student and record a new "
+            "evaluation, or an owner may waive this item with a reason."
+        )
+    return _NEEDS[missing.needs]
