@@ -21,9 +21,11 @@ from bot import listeners
 from bot.checklist.template import Template, load_template
 from bot.core.clock import Clock, utc_now
 from bot.core.config import Settings
+from bot.core.later import Later, Timers
 from bot.governance import Governance
 from bot.listeners.common import UNEXPECTED
 from bot.listeners.forms import answer_in_form
+from bot.nudges.pacing import PostingPace
 from bot.nudges.schedules import NudgePolicy
 from bot.nudges.service import NudgeService
 from bot.workflow import Workflow
@@ -73,6 +75,9 @@ def make_bolt_app(
         # Socket Mode requests come over an authenticated socket, not signed HTTP.
         request_verification_enabled=not socket_mode,
         raise_error_for_unhandled_request=False,
+        # Listeners ack() and hand their work to a pool, so running them before the response
+        # costs nothing; Bolt's default would answer only after polling for the ack (10 ms steps).
+        process_before_response=True,
         listener_executor=listener_executor,
     )
 
@@ -86,6 +91,8 @@ def build_bot(
     listener_executor: Executor | None = None,
     background: Executor | None = None,
     client: WebClient | None = None,
+    later: Later | None = None,
+    posting_pace: PostingPace | None = None,
 ) -> DistillBot:
     engine = engine or make_engine(settings.database_url)
     template = template or load_template(settings.checklist_file)
@@ -97,7 +104,10 @@ def build_bot(
         client, signing_secret, socket_mode=settings.socket_mode, listener_executor=listener_executor
     )
     policy = NudgePolicy(default_timezone=settings.default_timezone, hours=settings.nudge_hours)
-    workflow = Workflow(engine, template, client, clock, nudge_policy=policy)
+    background = background or ThreadPoolExecutor(max_workers=BACKGROUND_THREADS, thread_name_prefix="work")
+    workflow = Workflow(
+        engine, template, client, clock, nudge_policy=policy, later=later or Timers(background)
+    )
     nudges = NudgeService(
         engine,
         template,
@@ -106,9 +116,9 @@ def build_bot(
         workflow,
         policy=policy,
         lease=timedelta(seconds=settings.nudge_lease_seconds),
+        pace=posting_pace or PostingPace(settings.nudge_posts_per_minute),
     )
     governance = Governance(engine, template, client, clock, workflow)
-    background = background or ThreadPoolExecutor(max_workers=BACKGROUND_THREADS, thread_name_prefix="work")
     listeners.register(app, background, workflow, nudges, governance)
 
     @app.error

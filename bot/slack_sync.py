@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from bot.checklist.template import Template
 from bot.core.clock import Clock
+from bot.core.later import Later, run_soon
 from bot.nudges import schedules
 from bot.project_state import must_get, must_get_message, project_view
 from bot.readback import find_in_channel, find_in_thread
@@ -35,8 +36,9 @@ CLAIM_TIMEOUT = timedelta(minutes=2)
 # Metadata event types on the bot's posts, so a retry can find a post it never heard back about.
 MESSAGE_EVENT = "distill_message"
 PARENT_EVENT = "distill_parent"
-# Redraws of one message in one sync before leaving the rest to the next change.
-MAX_REDRAWS = 5
+# Slack's chat.update is Tier 3 (about 50 a minute per workspace): a burst of ticks on one
+# message is drawn at once and then at most once per interval, ending at what is stored.
+REDRAW_INTERVAL = timedelta(seconds=1)
 
 # Slack errors that no retry of the same content fixes: the message is skipped past (and
 # recorded) so the rest of the thread goes on. Anything else may pass on a retry.
@@ -72,12 +74,14 @@ class SlackSync:
         slack: WebClient,
         clock: Clock,
         nudge_policy: schedules.NudgePolicy,
+        later: Later = run_soon,
     ) -> None:
         self.engine = engine
         self.template = template
         self.slack = slack
         self.clock = clock
         self.nudge_policy = nudge_policy
+        self.later = later  # runs a paced redraw when its interval is up
 
     # --- a project's thread -----------------------------------------------------------------
 
@@ -223,29 +227,60 @@ class SlackSync:
         return True
 
     def _redraw(self, message_id: int) -> None:
-        # Updates can land in Slack out of order; whoever lands last checks that it drew the
-        # newest state, and draws again if not, so Slack ends at what is stored.
-        for _ in range(MAX_REDRAWS):
-            with session_scope(self.engine) as session:
-                message = must_get_message(session, message_id)
-                wanted = message.wanted_version
-                channel_id = must_get(session, message.project_id).channel_id
-                content = self._render(session, message)
-            assert message.ts is not None  # only posted messages are redrawn
-            try:
-                self.slack.chat_update(
-                    channel=channel_id, ts=message.ts, text=content.text, blocks=content.blocks
-                )
-            except SlackClientError as error:
-                log.warning(
-                    "could not update message of project %s: %s", message.project_id, reason_of(error)
-                )
-                self._note_refusal(message_id, error, version=wanted)
-                return
-            with session_scope(self.engine) as session:
-                queries.record_rendered(session, message_id, version=wanted)
-                if must_get_message(session, message_id).wanted_version == wanted:
-                    return
+        """Bring a posted message up to the database, at most once a second (see REDRAW_INTERVAL).
+
+        One worker at a time holds a message's redraw claim; the others leave the change to it.
+        It draws at once if the message was last drawn long enough ago, or later if not, and
+        after each draw checks whether the database moved on meanwhile: a burst of ticks
+        becomes one redraw now and one when the interval is up, ending at what is stored."""
+        now = self.clock()
+        with session_scope(self.engine) as session:
+            message = queries.claim_redraw(session, message_id, now=now, stale_after=CLAIM_TIMEOUT)
+        if message is None:
+            return  # up to date, or another worker holds it and redraws again when it is done
+        wait = (message.drawn_at + REDRAW_INTERVAL - now).total_seconds() if message.drawn_at else 0.0
+        if wait > 0:
+            self.later(wait, lambda: self._draw_claimed(message_id, now))
+        else:
+            self._draw_claimed(message_id, now)
+
+    def _draw_claimed(self, message_id: int, claimed_at: datetime) -> None:
+        try:
+            version = self._draw(message_id)
+        except BaseException:
+            self._release_redraw(message_id, claimed_at)
+            raise
+        if version is None:  # still behind the database: the next change or repair redraws it
+            self._release_redraw(message_id, claimed_at)
+            return
+        with session_scope(self.engine) as session:
+            behind = queries.record_redrawn(
+                session, message_id, version=version, drawn_at=self.clock(), claimed_at=claimed_at
+            )
+        if behind:
+            self._redraw(message_id)
+
+    def _draw(self, message_id: int) -> int | None:
+        """Send Slack the message as stored; returns the version drawn, None when Slack refused."""
+        with session_scope(self.engine) as session:
+            message = must_get_message(session, message_id)
+            wanted = message.wanted_version
+            channel_id = must_get(session, message.project_id).channel_id
+            content = self._render(session, message)
+        assert message.ts is not None  # only posted messages are claimed for redraws
+        try:
+            self.slack.chat_update(
+                channel=channel_id, ts=message.ts, text=content.text, blocks=content.blocks
+            )
+        except SlackClientError as error:
+            log.warning("could not update message of project %s: %s", message.project_id, reason_of(error))
+            self._note_refusal(message_id, error, version=wanted)
+            return None
+        return wanted
+
+    def _release_redraw(self, message_id: int, claimed_at: datetime) -> None:
+        with session_scope(self.engine) as session:
+            queries.release_redraw(session, message_id, claimed_at=claimed_at)
 
     def _note_refusal(self, message_id: int, error: SlackClientError, *, version: int) -> None:
         """Remember a refusal no retry of the same content fixes, so that it blocks nothing."""

@@ -20,6 +20,7 @@ from bot import permissions
 from bot.checklist import evidence, gate
 from bot.checklist.template import Template
 from bot.core.clock import Clock
+from bot.core.later import Later, run_soon
 from bot.nudges import schedules
 from bot.nudges.timing import zone
 from bot.project_state import (
@@ -73,13 +74,14 @@ class Workflow:
         clock: Clock,
         *,
         nudge_policy: schedules.NudgePolicy | None = None,
+        later: Later = run_soon,
     ) -> None:
         self.engine = engine
         self.template = template
         self.slack = slack
         self.clock = clock
         self.nudge_policy = nudge_policy or schedules.NudgePolicy()
-        self.slack_sync = SlackSync(engine, template, slack, clock, self.nudge_policy)
+        self.slack_sync = SlackSync(engine, template, slack, clock, self.nudge_policy, later)
 
     # --- commands ---------------------------------------------------------------------------
 

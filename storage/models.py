@@ -129,6 +129,10 @@ class PostedMessage(SQLModel, table=True):
     # `refused_version`: it is tried again only once what it shows changes.
     refused_reason: str | None = Field(default=None, max_length=100)
     refused_version: int | None = None
+    # When Slack last accepted a redraw, and the claim of the one worker redrawing it now:
+    # redraws of one message are paced (slack_sync.REDRAW_INTERVAL) and never overlap.
+    drawn_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    redraw_claimed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
 
 class ScheduleKind:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import insert, or_, update
 from sqlmodel import Session, col, select
 
 from storage.models import (
@@ -250,11 +250,39 @@ def record_posted(session: Session, message_id: int, *, ts: str, version: int) -
     )
 
 
-def record_rendered(session: Session, message_id: int, *, version: int) -> None:
+def claim_redraw(
+    session: Session, message_id: int, *, now: datetime, stale_after: timedelta
+) -> PostedMessage | None:
+    """Take the right to redraw a posted message that is behind the database. None when it is
+    up to date, or when another worker holds the claim (it checks for newer changes when done)."""
+    result = session.execute(
+        update(PostedMessage)
+        .where(
+            col(PostedMessage.id) == message_id,
+            col(PostedMessage.ts).is_not(None),
+            or_(
+                col(PostedMessage.rendered_version) < col(PostedMessage.wanted_version),
+                # Posted on a retry, perhaps adopted from a worker that died: it shows what was
+                # drawn back then, so it is redrawn once.
+                (col(PostedMessage.post_attempts) > 1) & col(PostedMessage.drawn_at).is_(None),
+            ),
+            or_(
+                col(PostedMessage.redraw_claimed_at).is_(None),
+                col(PostedMessage.redraw_claimed_at) < now - stale_after,
+            ),
+        )
+        .values(redraw_claimed_at=now)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return session.get(PostedMessage, message_id, populate_existing=True)
+
+
+def release_redraw(session: Session, message_id: int, *, claimed_at: datetime) -> None:
     session.execute(
         update(PostedMessage)
-        .where(col(PostedMessage.id) == message_id, col(PostedMessage.rendered_version) < version)
-        .values(rendered_version=version, refused_reason=None, refused_version=None)
+        .where(col(PostedMessage.id) == message_id, col(PostedMessage.redraw_claimed_at) == claimed_at)
+        .values(redraw_claimed_at=None)
     )
 
 
@@ -265,6 +293,34 @@ def record_refused(session: Session, message_id: int, *, reason: str, version: i
         .where(col(PostedMessage.id) == message_id)
         .values(refused_reason=reason[:100], refused_version=version, claimed_at=None)
     )
+
+
+def record_redrawn(
+    session: Session, message_id: int, *, version: int, drawn_at: datetime, claimed_at: datetime
+) -> bool:
+    """Slack now shows `version`: record it and let go of the claim. Returns True when the
+    message is still behind the database (a change came in meanwhile)."""
+    kept = session.execute(
+        update(PostedMessage)
+        .where(col(PostedMessage.id) == message_id, col(PostedMessage.redraw_claimed_at) == claimed_at)
+        .values(
+            rendered_version=version,
+            drawn_at=drawn_at,
+            redraw_claimed_at=None,
+            refused_reason=None,
+            refused_version=None,
+        )
+    )
+    if kept.rowcount != 1:  # type: ignore[attr-defined]
+        # The claim ran out and another worker took over: this older drawing may have landed
+        # after theirs, so count the message as showing it, and it is drawn again.
+        session.execute(
+            update(PostedMessage)
+            .where(col(PostedMessage.id) == message_id, col(PostedMessage.rendered_version) > version)
+            .values(rendered_version=version)
+        )
+    message = session.get(PostedMessage, message_id, populate_existing=True)
+    return message is not None and message.rendered_version < message.wanted_version
 
 
 def list_stale_messages(session: Session) -> list[PostedMessage]:
@@ -328,6 +384,33 @@ def lock_due_schedules(session: Session, *, now: datetime, limit: int) -> list[t
     return [(schedule, project) for schedule, project in session.exec(statement).all()]
 
 
+def nudge_row(
+    project_id: int,
+    *,
+    kind: str,
+    due_at: datetime,
+    status: str,
+    next_attempt_at: datetime,
+    skip_reason: str | None = None,
+) -> dict[str, object]:
+    """A nudge as add_nudges inserts it."""
+    return {
+        "project_id": project_id,
+        "kind": kind,
+        "due_at": due_at,
+        "status": status,
+        "next_attempt_at": next_attempt_at,
+        "skip_reason": skip_reason,
+        "attempts": 0,
+    }
+
+
+def add_nudges(session: Session, rows: list[dict[str, object]]) -> None:
+    """Insert many nudges in one statement (planning thousands that fall due at once)."""
+    if rows:
+        session.execute(insert(Nudge), rows)
+
+
 def add_nudge(
     session: Session,
     project_id: int,
@@ -351,10 +434,11 @@ def add_nudge(
     return nudge
 
 
-def lock_claimable_nudges(session: Session, *, now: datetime, limit: int) -> list[Nudge]:
-    """Nudges ready to send, and those whose sender's lease ran out; locked, skipping others' rows."""
+def claim_nudges(session: Session, *, now: datetime, limit: int, token: str, until: datetime) -> list[int]:
+    """Lease nudges ready to send, and those whose sender's lease ran out, skipping rows other
+    replicas hold; one UPDATE for the batch. Returns their ids."""
     statement = (
-        select(Nudge)
+        select(Nudge.id)
         .join(Project, col(Project.id) == col(Nudge.project_id))
         .where(
             or_(
@@ -367,7 +451,19 @@ def lock_claimable_nudges(session: Session, *, now: datetime, limit: int) -> lis
         .limit(limit)
         .with_for_update(skip_locked=True, of=Nudge)  # type: ignore[arg-type]
     )
-    return list(session.exec(statement).all())
+    ids = [nudge_id for nudge_id in session.exec(statement).all() if nudge_id is not None]
+    if ids:
+        session.execute(
+            update(Nudge)
+            .where(col(Nudge.id).in_(ids))
+            .values(
+                status=NudgeStatus.SENDING,
+                lease_token=token,
+                lease_until=until,
+                attempts=col(Nudge.attempts) + 1,
+            )
+        )
+    return ids
 
 
 def get_nudge(session: Session, nudge_id: int, *, for_update: bool = False) -> Nudge | None:

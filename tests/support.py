@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, text
 from bot.app import DistillBot, build_bot
 from bot.core.config import Settings
 from bot.fake_slack import FakeSlack
+from bot.nudges.pacing import PostingPace
 from bot.server import HttpServer, make_wsgi_app
 from storage.engine import make_engine
 from storage.migrate import upgrade
@@ -78,6 +79,40 @@ class DrainableExecutor(ThreadPoolExecutor):
         with self._idle:
             if not self._idle.wait_for(lambda: self._pending == 0, timeout=timeout):
                 raise TimeoutError(f"{self._pending} listener(s) still running after {timeout}s")
+
+
+class VirtualSeconds:
+    """A monotonic clock for pacing that moves only when something waits on it (instantly)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+
+class ManualTimers:
+    """Deferred work (paced redraws) held until the test lets time pass: settle() runs it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._due: list[Callable[[], None]] = []
+        self.delays: list[float] = []
+
+    def __call__(self, delay_seconds: float, work: Callable[[], None]) -> None:
+        with self._lock:
+            self._due.append(work)
+            self.delays.append(delay_seconds)
+
+    def take(self) -> list[Callable[[], None]]:
+        with self._lock:
+            due, self._due = self._due, []
+        return due
 
 
 @dataclass
@@ -248,6 +283,8 @@ class RunningBot:
         self.clock = clock
         self.executor = DrainableExecutor()
         self.background = DrainableExecutor()
+        self.timers = ManualTimers()
+        self.pace_clock = VirtualSeconds()
         self.engine = make_engine(database_url)
         upgrade(self.engine)
         self.bot: DistillBot = build_bot(
@@ -256,6 +293,8 @@ class RunningBot:
             clock=clock,
             listener_executor=self.executor,
             background=self.background,
+            later=self.timers,
+            posting_pace=PostingPace(60, clock=self.pace_clock, sleep=self.pace_clock.sleep),
         )
         self.server = HttpServer(make_wsgi_app(self.bot.app, self.engine, SIGNING_SECRET), "127.0.0.1", 0)
         self._thread = threading.Thread(target=self.server.serve_forever, name="bot-http", daemon=True)
@@ -264,10 +303,13 @@ class RunningBot:
         self.slack = SlackSender(self.base_url + "/slack/events", fake)
 
     def settle(self) -> None:
-        """Wait until every listener, and the work it handed on after ack(), has finished."""
+        """Wait until every listener, and the work it handed on after ack(), has finished;
+        paced redraws waiting for their interval run now, as if that time had passed."""
         while True:
             self.executor.wait_idle()
             self.background.wait_idle()
+            for work in self.timers.take():
+                self.background.submit(work)
             if self.executor.idle and self.background.idle:
                 return
 

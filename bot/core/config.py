@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     working_hours: str = "09:00-18:00"
     nudge_poll_seconds: Annotated[int, Field(ge=1, le=3600)] = 30
     nudge_lease_seconds: Annotated[int, Field(ge=1, le=3600)] = 300
+    # Nudges posted per minute at most, workspace-wide (split it between replicas).
+    nudge_posts_per_minute: Annotated[int, Field(ge=1, le=600)] = 120
 
     @field_validator("default_timezone")
     @classmethod

@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from bot.listeners.common import origin, reply_privately, run_and_reply
+from bot.listeners.common import origin, run_and_reply
 from bot.rendering.ids import ITEM_ACTION_PATTERN, parse_item_block_id
 from bot.workflow import ItemClick, Workflow
 
@@ -21,7 +21,8 @@ def register(app: App, background: Executor, workflow: Workflow) -> None:
         ref = parse_item_block_id(action.get("block_id"))
         selected = action.get("selected_options")
         if ref is None or not isinstance(selected, list):
-            reply_privately(respond, STALE_BUTTON)
+            # From the pool: the listener runs before the response, and Slack waits for it.
+            run_and_reply(background, respond, lambda: STALE_BUTTON, "stale button")
             return
         team_id, channel_id, user_id = origin(body)
         click = ItemClick(

@@ -9,7 +9,7 @@ from slack_bolt import Ack, App, Respond
 
 from bot import modals
 from bot.governance import Governance
-from bot.listeners.common import origin, reply_privately, run_and_reply
+from bot.listeners.common import origin, run_and_reply
 
 STALE_BUTTON = "That button is out of date. Use the checklist's latest message in the thread."
 OPENERS = {"waive:open": modals.WAIVE, "bars:open": modals.BARS, "evaluation:open": modals.EVALUATION}
@@ -43,7 +43,8 @@ def _register_opener(
         ack()
         project_text, _, phase_text = str(action.get("value", "")).partition(":")
         if not (project_text.isdigit() and phase_text.isdigit()):
-            reply_privately(respond, STALE_BUTTON)
+            # From the pool: the listener runs before the response, and Slack waits for it.
+            run_and_reply(background, respond, lambda: STALE_BUTTON, "stale button")
             return
         team_id, channel_id, user_id = origin(body)
         run_and_reply(

@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from bot.listeners.common import origin, reply_privately, run_and_reply
+from bot.listeners.common import origin, run_and_reply
 from bot.nudges.rules import Answer
 from bot.nudges.service import NudgeClick, NudgeService
 from bot.rendering.nudges import NUDGE_ACTION_PATTERN, NUDGE_ACTION_PREFIX
@@ -22,7 +22,8 @@ def register(app: App, background: Executor, nudges: NudgeService) -> None:
         answer = Answer.from_key(str(action.get("action_id", "")).removeprefix(NUDGE_ACTION_PREFIX))
         value = str(action.get("value", ""))
         if answer is None or not value.isdigit():
-            reply_privately(respond, STALE_BUTTON)
+            # From the pool: the listener runs before the response, and Slack waits for it.
+            run_and_reply(background, respond, lambda: STALE_BUTTON, "stale button")
             return
         team_id, channel_id, user_id = origin(body)
         click = NudgeClick(team_id, channel_id, user_id, nudge_id=int(value), answer=answer)

@@ -11,6 +11,7 @@ posted (each nudge carries its id in the message metadata), so a crash between S
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ from bot import permissions
 from bot.checklist.template import Template
 from bot.core.clock import Clock
 from bot.nudges import rules, schedules
+from bot.nudges.pacing import PostingPace
 from bot.nudges.timing import zone
 from bot.project_state import NO_PROJECT, channel_project
 from bot.readback import find_in_thread
@@ -37,7 +39,12 @@ from storage.models import Nudge, NudgeStatus, Project, ProjectStatus
 log = logging.getLogger(__name__)
 
 METADATA_EVENT = "distill_nudge"
-BATCH = 20
+# Due schedules turned into nudges per transaction, and nudges claimed at most per claim.
+PLAN_BATCH = 1000
+CLAIM_BATCH = 1000
+# A pass stops claiming after this long; the next pass (NUDGE_POLL_SECONDS) goes on.
+PASS_SECONDS = 60.0
+ANSWER_PASS_SECONDS = 5.0
 MAX_BACKOFF = timedelta(hours=1)
 # Slack errors that no retry fixes: pause the project's nudges until someone acts.
 PAUSING_ERRORS = {
@@ -76,6 +83,7 @@ class NudgeService:
         *,
         policy: schedules.NudgePolicy,
         lease: timedelta,
+        pace: PostingPace,
     ) -> None:
         self.engine = engine
         self.template = template
@@ -84,22 +92,28 @@ class NudgeService:
         self.workflow = workflow
         self.policy = policy
         self.lease = lease
+        self.pace = pace
 
     # --- the loop ---------------------------------------------------------------------------
 
-    def run_due(self) -> int:
-        """One pass: turn due schedules into nudges, then send what is ready. Returns sends."""
+    def run_due(self, seconds: float = PASS_SECONDS) -> int:
+        """One pass: turn due schedules into nudges, then send what is ready, at Slack's pace,
+        for about `seconds`. Returns sends."""
         while self._materialize_batch():
             pass
         sent = 0
-        while claimed := self._claim_batch():
+        ends = time.monotonic() + seconds
+        # Claim no more than can be posted well within the lease, so no claim runs out unsent.
+        most = min(CLAIM_BATCH, self.pace.posts_within(min(seconds, self.lease.total_seconds() / 2)))
+        while time.monotonic() < ends and (claimed := self._claim_batch(most)):
             sent += sum(self._deliver(nudge_id, token) for nudge_id, token in claimed)
         return sent
 
     def _materialize_batch(self) -> bool:
         now = self.clock()
         with session_scope(self.engine) as session:
-            due = queries.lock_due_schedules(session, now=now, limit=BATCH)
+            due = queries.lock_due_schedules(session, now=now, limit=PLAN_BATCH)
+            nudges: list[dict[str, Any]] = []
             for schedule, project in due:
                 calendar = self.policy.calendar(project)
                 cadence = schedules.cadence_of(schedule)
@@ -108,9 +122,8 @@ class NudgeService:
                     schedules.store_cadence(session, schedule, cadence, calendar)
                     continue
                 *superseded, latest = occurrences
-                for missed in superseded:
-                    queries.add_nudge(
-                        session,
+                nudges.extend(
+                    queries.nudge_row(
                         project.id or 0,
                         kind=schedule.kind,
                         due_at=missed,
@@ -118,31 +131,29 @@ class NudgeService:
                         next_attempt_at=missed,
                         skip_reason="superseded: a later one fell due while the bot was down",
                     )
+                    for missed in superseded
+                )
                 # A late one (the bot was down) still waits for working hours.
-                queries.add_nudge(
-                    session,
-                    project.id or 0,
-                    kind=schedule.kind,
-                    due_at=latest,
-                    status=NudgeStatus.PENDING,
-                    next_attempt_at=calendar.working_moment(max(latest, now)),
+                nudges.append(
+                    queries.nudge_row(
+                        project.id or 0,
+                        kind=schedule.kind,
+                        due_at=latest,
+                        status=NudgeStatus.PENDING,
+                        next_attempt_at=calendar.working_moment(max(latest, now)),
+                    )
                 )
                 schedules.store_cadence(session, schedule, cadence.after(latest), calendar)
-            return len(due) == BATCH
+            queries.add_nudges(session, nudges)
+            return len(due) == PLAN_BATCH
 
-    def _claim_batch(self) -> list[tuple[int, str]]:
+    def _claim_batch(self, limit: int = CLAIM_BATCH) -> list[tuple[int, str]]:
+        """Lease up to `limit` nudges that are ready, in one statement; one token for the batch."""
         now = self.clock()
-        claimed = []
+        token = str(uuid.uuid4())
         with session_scope(self.engine) as session:
-            for nudge in queries.lock_claimable_nudges(session, now=now, limit=BATCH):
-                token = str(uuid.uuid4())
-                nudge.status = NudgeStatus.SENDING
-                nudge.lease_token = token
-                nudge.lease_until = now + self.lease
-                nudge.attempts += 1
-                session.add(nudge)
-                claimed.append((nudge.id or 0, token))
-        return claimed
+            claimed = queries.claim_nudges(session, now=now, limit=limit, token=token, until=now + self.lease)
+        return [(nudge_id, token) for nudge_id in claimed]
 
     def _deliver(self, nudge_id: int, token: str) -> bool:
         with session_scope(self.engine) as session:
@@ -163,6 +174,7 @@ class NudgeService:
                 )
             ):
                 return self._finish(nudge_id, token, status=NudgeStatus.SENT, ts=ts, sent_at=self.clock())
+            self.pace.wait_turn(project.channel_id)
             response = self.slack.chat_postMessage(
                 channel=project.channel_id,
                 thread_ts=thread_ts,
@@ -278,7 +290,7 @@ class NudgeService:
         reply = None
         if start_cycle_from is not None:
             reply = self.workflow.start_cycle(start_cycle_from, click.user_id)
-        self.run_due()  # a drift report's offer goes out now
+        self.run_due(ANSWER_PASS_SECONDS)  # a drift report's offer goes out now (or next pass)
         return reply
 
     def _apply_answer(

@@ -1,0 +1,165 @@
+"""Counts that keep the bot cheap where Slack and a growing workspace judge it.
+
+Counts, never timings (those are in benchmarks/perf.py): Slack calls per burst of ticks,
+and database statements per tick whatever the number of projects stored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine, event, insert
+
+from bot.fake_slack import FakeSlack
+from bot.project_state import project_view
+from bot.rendering import messages as render
+from storage import queries
+from storage.engine import session_scope
+from storage.models import MessageKind, PostedMessage, Project, ProjectStatus
+from tests.checklist_flow import TEMPLATE, parent_of, replies_of
+from tests.conftest import PROJECT_CHANNEL
+from tests.support import TEAM, FakeClock, RunningBot
+
+BURST = 30
+
+
+def start(bot: RunningBot) -> dict[str, Any]:
+    assert bot.slack.command("start Router").status == 200
+    bot.settle()
+    return replies_of(bot.slack.fake, PROJECT_CHANNEL)[0]
+
+
+def stored_drawing(bot: RunningBot) -> dict[str, list[dict[str, Any]]]:
+    """What each of the project's messages must show, by ts, rendered from the database."""
+    with session_scope(bot.engine) as session:
+        project = queries.get_open_project(session, TEAM, PROJECT_CHANNEL)
+        assert project is not None
+        view = project_view(session, project, TEMPLATE)
+        drawn = {}
+        for message in queries.list_messages(session, project.id or 0):
+            if message.kind == MessageKind.PARENT:
+                drawn[message.ts or ""] = render.parent_message(TEMPLATE, view).blocks
+            elif message.kind == MessageKind.PHASE:
+                drawn[message.ts or ""] = render.phase_message(TEMPLATE, view, message.phase_number).blocks
+    return json.loads(json.dumps(drawn))
+
+
+def test_a_burst_of_ticks_redraws_each_message_twice_and_ends_at_the_database(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    phase_one = start(bot)
+    items = [item.key for item in TEMPLATE.phase(1).items[:5]]
+    before = len(fake_slack.calls)
+    for n in range(BURST):  # tick, untick, tick... five items, three people, within one (fake) second
+        selected = (n // len(items)) % 2 == 0 or n >= BURST - len(items)
+        result = bot.slack.click(
+            PROJECT_CHANNEL,
+            phase_one["ts"],
+            items[n % len(items)],
+            selected=selected,
+            user=f"U{n % len(items) % 3}",
+            message=phase_one,
+        )
+        assert result.status == 200
+    bot.settle()
+
+    calls = fake_slack.calls[before:]
+    parent_ts = parent_of(fake_slack, PROJECT_CHANNEL)["ts"]
+    # The parent and the phase message: each drawn at once, then once more when the interval is up.
+    assert sorted(str(call.args["ts"]) for call in calls if call.method == "chat.update") == sorted(
+        [phase_one["ts"], phase_one["ts"], parent_ts, parent_ts]
+    )
+    assert len(calls) / BURST <= 0.3  # every Web API call of the burst
+    assert bot.timers.delays == [1.0, 1.0]
+    for ts, blocks in stored_drawing(bot).items():
+        assert fake_slack.message(PROJECT_CHANNEL, ts)["blocks"] == blocks
+
+
+def test_a_tick_after_the_interval_is_drawn_at_once(
+    bot: RunningBot, fake_slack: FakeSlack, clock: FakeClock
+) -> None:
+    phase_one = start(bot)
+    item = TEMPLATE.phase(1).items[0].key
+    for selected in (True, False, True):
+        clock.advance(timedelta(seconds=1))
+        before = len(fake_slack.calls_to("chat.update"))
+        bot.slack.click(PROJECT_CHANNEL, phase_one["ts"], item, selected=selected, message=phase_one)
+        bot.background.wait_idle()
+        bot.executor.wait_idle()
+        assert len(fake_slack.calls_to("chat.update")) - before == 2  # no waiting: parent and phase
+    assert bot.timers.delays == []
+
+
+@contextmanager
+def counting(engine: Engine) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def store_projects(engine: Engine, count: int, clock: FakeClock) -> None:
+    """Other teams' projects, each with a posted thread."""
+    with engine.begin() as connection:
+        for n in range(count):
+            project_id = connection.execute(
+                insert(Project).returning(Project.id),  # type: ignore[arg-type]
+                {
+                    "team_id": TEAM,
+                    "channel_id": f"CSTORED{n:05d}",
+                    "name": f"Stored {n}",
+                    "checklist": TEMPLATE.name,
+                    "started_by": "UBOB",
+                    "started_at": clock(),
+                    "status": ProjectStatus.ACTIVE,
+                    "version": 2,
+                },
+            ).scalar_one()
+            connection.execute(
+                insert(PostedMessage),
+                [
+                    {
+                        "project_id": project_id,
+                        "kind": kind,
+                        "phase_number": phase,
+                        "ts": f"1.{n}{phase}",
+                        "wanted_version": 2,
+                        "rendered_version": 2,
+                    }
+                    for kind, phase in ((MessageKind.PARENT, 0), (MessageKind.PHASE, 1))
+                ],
+            )
+
+
+def statements_per_tick(bot: RunningBot, clock: FakeClock, phase_one: dict[str, Any]) -> list[int]:
+    item = TEMPLATE.phase(1).items[0].key
+    counts = []
+    for selected in (True, False):
+        clock.advance(timedelta(seconds=2))
+        with counting(bot.engine) as statements:
+            bot.slack.click(PROJECT_CHANNEL, phase_one["ts"], item, selected=selected, message=phase_one)
+            bot.settle()
+        counts.append(len(statements))
+    return counts
+
+
+def test_statements_per_tick_do_not_grow_with_the_projects_stored(
+    bot_on_each_db: RunningBot, clock: FakeClock
+) -> None:
+    bot = bot_on_each_db
+    phase_one = start(bot)
+    statements_per_tick(bot, clock, phase_one)  # first ticks create the schedules
+    few = statements_per_tick(bot, clock, phase_one)
+    store_projects(bot.engine, 300, clock)
+    many = statements_per_tick(bot, clock, phase_one)
+    assert few == many
