@@ -203,7 +203,8 @@ def _open_phase(template: Template, view: ProjectView, phase_number: int) -> Mes
     if buttons:
         blocks.append({"type": "actions", "block_id": f"phase-actions:{view.version}", "elements": buttons})
     return Message(
-        text=f"{phase_heading(template, phase_number)} · {done}/{len(phase.items)} ticked", blocks=blocks
+        text=f"{escape(phase_heading(template, phase_number))} · {done}/{len(phase.items)} ticked",
+        blocks=blocks,
     )
 
 
@@ -227,7 +228,7 @@ def _phase_summary(template: Template, view: ProjectView, phase_number: int) -> 
                 "text": {"type": "mrkdwn", "text": f":white_check_mark: *{escape(item.title)}*\n{who}"},
             }
         )
-    return Message(text=heading, blocks=blocks)
+    return Message(text=escape(heading), blocks=blocks)
 
 
 # A waiver's reason is clipped where it shares a message with a whole phase's items.

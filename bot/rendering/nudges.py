@@ -12,6 +12,7 @@ from bot.checklist.template import Template
 from bot.nudges import rules
 from bot.nudges.timing import format_local
 from bot.rendering.messages import Block, Message, ProjectView, escape, phase_heading, slack_date
+from bot.rendering.mrkdwn import MESSAGE_TEXT_BUDGET, pack
 
 NUDGE_ACTION_PREFIX = "nudge:"
 NUDGE_ACTION_PATTERN = re.compile(r"^nudge:")
@@ -34,7 +35,9 @@ def nudge_action_id(answer: rules.Answer) -> str:
 
 def nudge_message(template: Template, project: ProjectView, nudge: NudgeView) -> Message:
     text = _nudge_text(template, project, nudge)
-    blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    # A stall lists every open item: as many sections as its lines need (3,000 characters each).
+    chunks = pack(text.split("\n"), budget=MESSAGE_TEXT_BUDGET // 2, more=lambda n: f"…and {n} more")
+    blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": chunk}} for chunk in chunks]
     if nudge.answer is not None:
         assert nudge.answered_at is not None
         blocks.append(
