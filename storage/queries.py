@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import insert, or_, update
-from sqlmodel import Session, col, select
+from sqlalchemy import Table, bindparam, insert, or_, update
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, SQLModel, col, select
 
 from storage.models import (
     Evaluation,
@@ -163,6 +166,10 @@ def _event(
 def _bump_version(project: Project) -> int:
     project.version += 1
     return project.version
+
+
+def _table(model: type[SQLModel]) -> Table:
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]
 
 
 def _id(project: Project) -> int:
@@ -366,10 +373,36 @@ def add_schedule(session: Session, project_id: int, *, kind: str, every_days: in
     return schedule
 
 
-def lock_due_schedules(session: Session, *, now: datetime, limit: int) -> list[tuple[Schedule, Project]]:
-    """Due schedules of open, unpaused projects, locked; other replicas skip past them."""
+@dataclass(frozen=True)
+class DueSchedule:
+    """A due schedule as planning reads it: its settings and its project's time zone."""
+
+    id: int
+    project_id: int
+    kind: str
+    enabled: bool
+    every_days: int
+    at_time: str | None
+    anchor_at: datetime | None
+    delay_days: int | None
+    timezone: str | None
+
+
+def lock_due_schedules(session: Session, *, now: datetime, limit: int) -> list[DueSchedule]:
+    """Due schedules of open, unpaused projects, locked; other replicas skip past them. Plain
+    rows, not ORM objects: planning reads thousands at once."""
     statement = (
-        select(Schedule, Project)
+        sa_select(
+            col(Schedule.id),
+            col(Schedule.project_id),
+            col(Schedule.kind),
+            col(Schedule.enabled),
+            col(Schedule.every_days),
+            col(Schedule.at_time),
+            col(Schedule.anchor_at),
+            col(Schedule.delay_days),
+            col(Project.timezone),
+        )
         .join(Project, col(Project.id) == col(Schedule.project_id))
         .where(
             col(Schedule.next_due_at) <= now,
@@ -381,7 +414,32 @@ def lock_due_schedules(session: Session, *, now: datetime, limit: int) -> list[t
         .limit(limit)
         .with_for_update(skip_locked=True, of=Schedule)  # type: ignore[arg-type]
     )
-    return [(schedule, project) for schedule, project in session.exec(statement).all()]
+    return [DueSchedule(*row) for row in session.execute(statement).all()]
+
+
+def store_next_due(session: Session, changes: list[dict[str, object]]) -> None:
+    """Record where many schedules now count from and when each falls due next: one UPDATE by
+    primary key for the batch (`id`, `anchor_at`, `delay_days`, `next_due_at` per schedule)."""
+    if changes:
+        table = _table(Schedule)  # Core, not the ORM: no per-row bookkeeping for thousands of rows
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("schedule_id"))
+            .values(
+                anchor_at=bindparam("new_anchor_at"),
+                delay_days=bindparam("new_delay_days"),
+                next_due_at=bindparam("new_next_due_at"),
+            ),
+            [
+                {
+                    "schedule_id": change["id"],
+                    "new_anchor_at": change["anchor_at"],
+                    "new_delay_days": change["delay_days"],
+                    "new_next_due_at": change["next_due_at"],
+                }
+                for change in changes
+            ],
+        )
 
 
 def nudge_row(
@@ -408,7 +466,7 @@ def nudge_row(
 def add_nudges(session: Session, rows: list[dict[str, object]]) -> None:
     """Insert many nudges in one statement (planning thousands that fall due at once)."""
     if rows:
-        session.execute(insert(Nudge), rows)
+        session.execute(insert(_table(Nudge)), rows)  # Core: no ORM bookkeeping per row
 
 
 def add_nudge(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, time
 from enum import Enum
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from bot.nudges.timing import (
@@ -83,10 +84,7 @@ class Cadence:
     delay_days: int | None = None
 
     def next_due(self, calendar: Calendar) -> datetime | None:
-        if not self.enabled or self.anchor_at is None:
-            return None
-        days = self.delay_days or self.every_days
-        return calendar.working_moment(add_local_days(self.anchor_at, days, calendar.tz), self.at)
+        return _next_due(self, calendar)
 
     def counting_from(self, anchor_at: datetime | None, delay_days: int | None = None) -> Cadence:
         """The same settings, counted from `anchor_at` (None: nothing due until re-armed)."""
@@ -95,6 +93,16 @@ class Cadence:
     def after(self, occurrence: datetime) -> Cadence:
         """The cadence once an occurrence has fallen due: the regular interval from it."""
         return self.counting_from(occurrence)
+
+
+@lru_cache(maxsize=1024)
+def _next_due(cadence: Cadence, calendar: Calendar) -> datetime | None:
+    # Cached: planning asks the same question twice per schedule (is a later one due too? and
+    # what to store), and working-hours arithmetic is most of planning's cost.
+    if not cadence.enabled or cadence.anchor_at is None:
+        return None
+    days = cadence.delay_days or cadence.every_days
+    return calendar.working_moment(add_local_days(cadence.anchor_at, days, calendar.tz), cadence.at)
 
 
 def due_occurrences(cadence: Cadence, calendar: Calendar, now: datetime) -> list[datetime]:

@@ -22,8 +22,12 @@ class NudgePolicy:
     hours: WorkingHours = DEFAULT_HOURS
 
     def calendar(self, project: Project) -> rules.Calendar:
+        return self.calendar_for(project.timezone)
+
+    def calendar_for(self, timezone: str | None) -> rules.Calendar:
+        """The calendar of a project whose time zone is `timezone` (None: the default)."""
         try:
-            tz = zone(project.timezone or self.default_timezone)
+            tz = zone(timezone or self.default_timezone)
         except ValueError:  # a zone this machine's tz database no longer has
             tz = zone(self.default_timezone)
         return rules.Calendar(tz, self.hours)
@@ -40,7 +44,7 @@ def ensure_schedules(session: Session, project: Project) -> dict[str, Schedule]:
     return existing
 
 
-def cadence_of(schedule: Schedule) -> rules.Cadence:
+def cadence_of(schedule: Schedule | queries.DueSchedule) -> rules.Cadence:
     return rules.Cadence(
         enabled=schedule.enabled,
         every_days=schedule.every_days,
@@ -60,6 +64,16 @@ def store_cadence(
     schedule.delay_days = cadence.delay_days
     schedule.next_due_at = cadence.next_due(calendar)
     session.add(schedule)
+
+
+def next_due_change(schedule_id: int, cadence: rules.Cadence, calendar: rules.Calendar) -> dict[str, object]:
+    """What store_cadence writes when only where the count starts changes, for store_next_due."""
+    return {
+        "id": schedule_id,
+        "anchor_at": cadence.anchor_at,
+        "delay_days": cadence.delay_days,
+        "next_due_at": cadence.next_due(calendar),
+    }
 
 
 def on_progress(session: Session, project: Project, now: datetime, policy: NudgePolicy) -> None:

@@ -114,17 +114,18 @@ class NudgeService:
         with session_scope(self.engine) as session:
             due = queries.lock_due_schedules(session, now=now, limit=PLAN_BATCH)
             nudges: list[dict[str, Any]] = []
-            for schedule, project in due:
-                calendar = self.policy.calendar(project)
+            changes: list[dict[str, object]] = []
+            for schedule in due:
+                calendar = self.policy.calendar_for(schedule.timezone)
                 cadence = schedules.cadence_of(schedule)
                 occurrences = rules.due_occurrences(cadence, calendar, now)
                 if not occurrences:  # stored under other settings (working hours, zone data): recompute
-                    schedules.store_cadence(session, schedule, cadence, calendar)
+                    changes.append(schedules.next_due_change(schedule.id, cadence, calendar))
                     continue
                 *superseded, latest = occurrences
                 nudges.extend(
                     queries.nudge_row(
-                        project.id or 0,
+                        schedule.project_id,
                         kind=schedule.kind,
                         due_at=missed,
                         status=NudgeStatus.SKIPPED,
@@ -136,15 +137,16 @@ class NudgeService:
                 # A late one (the bot was down) still waits for working hours.
                 nudges.append(
                     queries.nudge_row(
-                        project.id or 0,
+                        schedule.project_id,
                         kind=schedule.kind,
                         due_at=latest,
                         status=NudgeStatus.PENDING,
                         next_attempt_at=calendar.working_moment(max(latest, now)),
                     )
                 )
-                schedules.store_cadence(session, schedule, cadence.after(latest), calendar)
+                changes.append(schedules.next_due_change(schedule.id, cadence.after(latest), calendar))
             queries.add_nudges(session, nudges)
+            queries.store_next_due(session, changes)
             return len(due) == PLAN_BATCH
 
     def _claim_batch(self, limit: int = CLAIM_BATCH) -> list[tuple[int, str]]:
