@@ -7,7 +7,7 @@ from concurrent.futures import Executor
 from slack_bolt import App
 
 from bot.governance import Governance
-from bot.listeners import actions, commands, forms, nudge_actions
+from bot.listeners import actions, commands, forms, nudge_actions, payload_shape
 from bot.nudges.service import NudgeService
 from bot.workflow import Workflow
 
@@ -16,6 +16,7 @@ def register(
     app: App, background: Executor, workflow: Workflow, nudges: NudgeService, governance: Governance
 ) -> None:
     """`background` runs the slow part of every request, after its ack."""
+    app.use(payload_shape.refuse_malformed)
     commands.register(app, background, workflow, nudges, governance)
     actions.register(app, background, workflow)
     nudge_actions.register(app, background, nudges)

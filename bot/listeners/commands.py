@@ -11,7 +11,7 @@ from slack_bolt import Ack, App, Respond
 from bot.governance import Governance
 from bot.listeners.common import run_and_reply
 from bot.nudges.service import NudgeService
-from bot.rendering.messages import HELP_TEXT
+from bot.rendering.messages import HELP_TEXT, escape
 from bot.workflow import StartRequest, Workflow
 
 COMMAND = "/distill"
@@ -32,7 +32,9 @@ def register(
             ack(text=HELP_TEXT, response_type="ephemeral")
             return
         if subcommand not in SUBCOMMANDS:
-            ack(text=f"I don't know `{COMMAND} {subcommand[:40]}`.\n{HELP_TEXT}", response_type="ephemeral")
+            # Echoed into mrkdwn: escaped, so a typed `<!channel>` stays text and pings no one.
+            unknown = escape(subcommand[:40])
+            ack(text=f"I don't know `{COMMAND} {unknown}`.\n{HELP_TEXT}", response_type="ephemeral")
             return
         ack()  # everything below may wait on the database or Slack
 

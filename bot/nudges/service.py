@@ -31,6 +31,7 @@ from bot.nudges.timing import zone
 from bot.project_state import NO_PROJECT, channel_project
 from bot.readback import find_in_thread
 from bot.rendering import nudges as render
+from bot.rendering.messages import escape
 from bot.workflow import Workflow
 from storage import queries
 from storage.engine import session_scope
@@ -341,7 +342,7 @@ class NudgeService:
                 try:
                     change = rules.parse_schedule_change(argument, self.policy.hours)
                 except ValueError as error:
-                    return str(error)
+                    return escape(str(error))  # it quotes what the user typed
                 self._change_schedule(session, project, change)
             schedules.refresh(session, project, self.policy)
             return self.describe(session, project)
@@ -362,7 +363,7 @@ class NudgeService:
             try:
                 project.timezone = zone(argument.strip()).key
             except ValueError as error:
-                return str(error)
+                return escape(str(error))  # it quotes what the user typed
             session.add(project)
             schedules.refresh(session, project, self.policy)
             return self.describe(session, project)
