@@ -11,7 +11,8 @@ from slack_bolt import Ack, App, Respond
 from bot.governance import Governance
 from bot.listeners.common import run_and_reply
 from bot.nudges.service import NudgeService
-from bot.rendering.messages import HELP_TEXT, escape
+from bot.rendering.messages import HELP_TEXT
+from bot.rendering.mrkdwn import escape
 from bot.workflow import StartRequest, Workflow
 
 COMMAND = "/distill"

@@ -31,7 +31,7 @@ from bot.nudges.timing import zone
 from bot.project_state import NO_PROJECT, channel_project
 from bot.readback import find_in_thread
 from bot.rendering import nudges as render
-from bot.rendering.messages import escape
+from bot.rendering.mrkdwn import escape
 from bot.workflow import Workflow
 from storage import queries
 from storage.engine import session_scope
