@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.checklist import gate
-from bot.checklist.evidence import Evidence, Row, _num, compare, missing_evidence
+from bot.checklist.evidence import Evidence, Missing, Row, _num, compare, missing_evidence
 from bot.checklist.template import (
     DEFAULT_TEMPLATE,
     TemplateError,
@@ -21,8 +21,6 @@ from bot.checklist.template import (
 from tests.test_evidence import AMENDED, AT_EVERY_BAR, BARS
 
 TEMPLATE = load_template()
-RECORD_BARS = "Record it first with *Record success bars* on the Phase 2 message."
-RECORD_EVALUATION = "Record one first with *Record evaluation* on the Phase 6 message."
 NOTHING = Evidence()
 NO_OPTIONAL_BARS = replace(BARS, slices=(), cost_target=None, latency_p95_ms=None, acceptable_gap=None)
 
@@ -31,67 +29,46 @@ NO_OPTIONAL_BARS = replace(BARS, slices=(), cost_target=None, latency_p95_ms=Non
 
 
 @pytest.mark.parametrize(
-    ("kind", "evidence", "refusal"),
+    ("kind", "evidence", "missing"),
     [
         (None, NOTHING, None),
-        ("quality-bar", NOTHING, f"This item needs a quality metric and threshold. {RECORD_BARS}"),
+        ("quality-bar", NOTHING, Missing("quality-bar")),
         ("quality-bar", Evidence(NO_OPTIONAL_BARS), None),
-        ("slice-bars", NOTHING, f"This item needs at least one per-slice bar. {RECORD_BARS}"),
-        (
-            "slice-bars",
-            Evidence(NO_OPTIONAL_BARS),
-            f"This item needs at least one per-slice bar. {RECORD_BARS}",
-        ),
+        ("slice-bars", NOTHING, Missing("slice-bars")),
+        ("slice-bars", Evidence(NO_OPTIONAL_BARS), Missing("slice-bars")),
         ("slice-bars", Evidence(BARS), None),
-        (
-            "cost-latency-targets",
-            NOTHING,
-            f"This item needs a cost target and a p95 latency target. {RECORD_BARS}",
-        ),
-        (
-            "cost-latency-targets",
-            Evidence(replace(BARS, cost_target=None)),
-            f"This item needs a cost target and a p95 latency target. {RECORD_BARS}",
-        ),
+        ("cost-latency-targets", NOTHING, Missing("cost-latency-targets")),
+        ("cost-latency-targets", Evidence(replace(BARS, cost_target=None)), Missing("cost-latency-targets")),
         (
             "cost-latency-targets",
             Evidence(replace(BARS, latency_p95_ms=None)),
-            f"This item needs a cost target and a p95 latency target. {RECORD_BARS}",
+            Missing("cost-latency-targets"),
         ),
         ("cost-latency-targets", Evidence(BARS), None),
-        (
-            "acceptable-gap",
-            Evidence(NO_OPTIONAL_BARS),
-            f"This item needs the acceptable quality gap to the teacher. {RECORD_BARS}",
-        ),
-        (
-            "acceptable-gap",
-            NOTHING,
-            f"This item needs the acceptable quality gap to the teacher. {RECORD_BARS}",
-        ),
+        ("acceptable-gap", Evidence(NO_OPTIONAL_BARS), Missing("acceptable-gap")),
+        ("acceptable-gap", NOTHING, Missing("acceptable-gap")),
         ("acceptable-gap", Evidence(BARS), None),
-        (
-            "evaluation",
-            Evidence(BARS),
-            f"This item needs an evaluation against the committed bars. {RECORD_EVALUATION}",
-        ),
+        ("evaluation", Evidence(BARS), Missing("evaluation")),
+        ("evaluation-slices", Evidence(None, AT_EVERY_BAR), Missing("evaluation")),
+        ("critical-slices-pass", Evidence(BARS), Missing("evaluation")),
         ("evaluation", Evidence(BARS, AT_EVERY_BAR), None),
     ],
 )
-def test_what_each_kind_of_item_waits_for(kind: str | None, evidence: Evidence, refusal: str | None) -> None:
-    assert missing_evidence(kind, evidence) == refusal
+def test_what_each_kind_of_item_waits_for(
+    kind: str | None, evidence: Evidence, missing: Missing | None
+) -> None:
+    assert missing_evidence(kind, evidence) == missing
 
 
 def test_the_refusals_name_every_missing_slice_and_every_failing_critical_one() -> None:
     two_more = replace(AMENDED, slices=(*AMENDED.slices, replace(AMENDED.slices[-1], name="returns")))
-    assert missing_evidence("evaluation-slices", Evidence(two_more, AT_EVERY_BAR)) == (
-        f"The newest evaluation has no scores for refunds, returns. {RECORD_EVALUATION}"
+    assert missing_evidence("evaluation-slices", Evidence(two_more, AT_EVERY_BAR)) == Missing(
+        "slice-scores", ("refunds", "returns")
     )
     both_critical = replace(BARS, slices=tuple(replace(bar, critical=True) for bar in BARS.slices))
     failing = replace(AT_EVERY_BAR, slice_scores={"billing": (0.5, 0.75), "smalltalk": (0.25, 0.5)})
-    assert missing_evidence("critical-slices-pass", Evidence(both_critical, failing)) == (
-        "Production-critical slices fail their bars (billing (accuracy), smalltalk (f1)). Fix the student "
-        "and record a new evaluation, or an owner may waive this item with a reason."
+    assert missing_evidence("critical-slices-pass", Evidence(both_critical, failing)) == Missing(
+        "critical-slices-fail", ("billing (accuracy)", "smalltalk (f1)")
     )
 
 
