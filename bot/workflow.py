@@ -13,7 +13,7 @@ from datetime import datetime
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
 from bot import permissions
@@ -35,7 +35,7 @@ from bot.rendering import messages as render
 from bot.rendering.ids import ItemRef
 from bot.slack_sync import SlackSync, refusal_notes
 from storage import queries
-from storage.engine import session_scope
+from storage.engine import session_scope, waiting_at_most
 from storage.models import MessageKind, Project, ProjectStatus, Tick
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,22 @@ class StartRequest:
     channel_name: str
     user_id: str
     name: str
+
+
+# A click is stored before its ack and Slack waits 3 seconds for the ack: wait at most this long
+# for the database's lock, then say so rather than let Slack time out.
+CLICK_LOCK_WAIT_MS = 2_000
+DATABASE_BUSY = (
+    "The checklist's database is busy, so your click was not saved. Please click again in a moment."
+)
+
+
+@dataclass(frozen=True)
+class RecordedClick:
+    """A click as stored: the project whose messages to bring up to date, and what to tell the user."""
+
+    project_id: int | None
+    reply: str | None
 
 
 @dataclass(frozen=True)
@@ -216,10 +232,30 @@ class Workflow:
 
     def toggle(self, click: ItemClick) -> str | None:
         """Apply one checkbox click; returns an explanation for the user when it changes nothing."""
+        return self.catch_up_after(self.record_click(click))
+
+    def catch_up_after(self, recorded: RecordedClick) -> str | None:
+        """After the ack: make Slack's messages match what the click stored."""
+        if recorded.project_id is not None:
+            self.slack_sync.sync(recorded.project_id)
+        return recorded.reply
+
+    def record_click(self, click: ItemClick) -> RecordedClick:
+        """Store one checkbox click, in one short transaction and without calling Slack, so that
+        the listener can store it before its ack: an acknowledged click is a stored click."""
+        try:
+            with waiting_at_most(CLICK_LOCK_WAIT_MS):
+                reply, project_id = self._record_click(click)
+        except OperationalError as error:  # locked for longer than Slack waits, or unreachable
+            log.warning("tick not stored, database busy: %s", type(error.orig).__name__)
+            return RecordedClick(None, DATABASE_BUSY)
+        return RecordedClick(project_id, reply)
+
+    def _record_click(self, click: ItemClick) -> tuple[str | None, int | None]:
         with session_scope(self.engine) as session:
             project = queries.get_project(session, click.ref.project_id, for_update=True)
             if project is None:
-                return "That checklist belongs to a project in another channel, or no longer exists."
+                return "That checklist belongs to a project in another channel, or no longer exists.", None
             if refused := permissions.refusal(
                 session,
                 project,
@@ -228,11 +264,14 @@ class Workflow:
                 team_id=click.team_id,
                 channel_id=click.channel_id,
             ):
-                return refused
+                return refused, None
             if project.closed_at is not None:
-                return "That checklist is from an earlier cycle and is read-only; the newest thread goes on."
+                return (
+                    "That checklist is from an earlier cycle and is read-only; the newest thread goes on.",
+                    None,
+                )
             if project.status == ProjectStatus.STARTING:
-                return "This project is still being set up; try again in a moment."
+                return "This project is still being set up; try again in a moment.", None
 
             existing = queries.get_tick(session, project.id or 0, click.ref.item_key)
             standing = gate.Standing(project.current_phase, project.status == ProjectStatus.SHIPPED)
@@ -259,9 +298,7 @@ class Workflow:
                 reply = None
                 if decision is not gate.Change.NONE:
                     self._apply(session, project, click, decision, existing)
-            project_id = project.id or 0
-        self.slack_sync.sync(project_id)
-        return reply
+            return reply, project.id or 0
 
     def _apply(
         self, session: Session, project: Project, click: ItemClick, change: gate.Change, existing: Tick | None

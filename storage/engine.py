@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# How long a transaction begun in this context may wait for a lock (see waiting_at_most).
+_LOCK_WAIT_MS: ContextVar[int | None] = ContextVar("lock_wait_ms", default=None)
 
 
 def is_sqlite(url: str) -> bool:
@@ -18,7 +21,15 @@ def is_sqlite(url: str) -> bool:
 
 def make_engine(url: str, **engine_options: Any) -> Engine:
     if not is_sqlite(url):
-        return create_engine(url, pool_pre_ping=True, **engine_options)
+        engine = create_engine(url, pool_pre_ping=True, **engine_options)
+
+        @event.listens_for(engine, "begin")
+        def _bounded_lock_wait(connection: Any) -> None:
+            wait_ms = _LOCK_WAIT_MS.get()
+            if wait_ms is not None:
+                connection.exec_driver_sql(f"SET LOCAL lock_timeout = {int(wait_ms)}")
+
+        return engine
 
     engine = create_engine(url, connect_args={"check_same_thread": False}, **engine_options)
 
@@ -36,6 +47,10 @@ def make_engine(url: str, **engine_options: Any) -> Engine:
     def _begin_immediate(connection: Any) -> None:
         # A deferred BEGIN that later writes can fail with "database is locked" when two
         # writers upgrade at once; taking the write lock up front makes them queue instead.
+        wanted = _LOCK_WAIT_MS.get() or SQLITE_BUSY_TIMEOUT_MS
+        if connection.info.get("busy_timeout", SQLITE_BUSY_TIMEOUT_MS) != wanted:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={int(wanted)}")
+            connection.info["busy_timeout"] = wanted
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
@@ -51,3 +66,14 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def waiting_at_most(milliseconds: int) -> Iterator[None]:
+    """Transactions begun inside wait at most this long for a lock, then fail with
+    OperationalError (SQLite: database is locked; PostgreSQL: lock timeout), instead of queueing."""
+    token = _LOCK_WAIT_MS.set(milliseconds)
+    try:
+        yield
+    finally:
+        _LOCK_WAIT_MS.reset(token)

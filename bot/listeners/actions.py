@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import Executor
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from bot.listeners.common import origin, run_and_reply
+from bot.listeners.common import UNEXPECTED, origin, run_and_reply
 from bot.rendering.ids import ITEM_ACTION_PATTERN, parse_item_block_id
 from bot.workflow import ItemClick, Workflow
+
+log = logging.getLogger(__name__)
 
 STALE_BUTTON = "That checkbox is out of date. Use the checklist's latest message in the thread."
 
@@ -17,10 +20,10 @@ STALE_BUTTON = "That checkbox is out of date. Use the checklist's latest message
 def register(app: App, background: Executor, workflow: Workflow) -> None:
     @app.action(ITEM_ACTION_PATTERN)
     def item_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
-        ack()
         ref = parse_item_block_id(action.get("block_id"))
         selected = action.get("selected_options")
         if ref is None or not isinstance(selected, list):
+            ack()
             # From the pool: the listener runs before the response, and Slack waits for it.
             run_and_reply(background, respond, lambda: STALE_BUTTON, "stale button")
             return
@@ -34,6 +37,19 @@ def register(app: App, background: Executor, workflow: Workflow) -> None:
                 isinstance(option, dict) and option.get("value") == ref.item_key for option in selected
             ),
         )
+        # Stored before the ack (one short transaction, no Slack call): a click Slack saw
+        # acknowledged survives the process being killed a moment later. Slack comes after.
+        try:
+            recorded = workflow.record_click(click)
+        except Exception:
+            log.exception("storing a tick on project %s failed", ref.project_id)
+            ack()
+            run_and_reply(background, respond, lambda: UNEXPECTED, "apology")
+            return
+        ack()
         run_and_reply(
-            background, respond, lambda: workflow.toggle(click), f"tick on project {ref.project_id}"
+            background,
+            respond,
+            lambda: workflow.catch_up_after(recorded),
+            f"tick on project {ref.project_id}",
         )
