@@ -316,7 +316,9 @@ BOLT_READS_PAYLOAD = "payload"
 
 
 @pytest.mark.xfail(
-    strict=True, reason="issue 8 finding 7: Bolt parses a command with 'payload' in it as an interaction"
+    strict=True,
+    reason="issue 8 finding 7: Bolt parses a command with 'payload' in it as an interaction. Once fixed, "
+    "delete this marker and the assume(BOLT_READS_PAYLOAD ...) lines so the property tests cover it",
 )
 @pytest.mark.parametrize("text", ["payload", "start payload router", "status payload=1"])
 def test_a_command_mentioning_payload_reaches_the_handler(
