@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -292,7 +292,7 @@ def expected_blocks(engine: Engine, channel: str) -> dict[str, list[dict[str, An
     with session_scope(engine) as session:
         project = queries.get_open_project(session, TEAM, channel)
         assert project is not None
-        view = project_view(session, project, TEMPLATE)
+        view = project_view(session, project, TEMPLATE, datetime.now(UTC))
         drawn = {}
         for message in queries.list_messages(session, project.id or 0):
             if message.kind == MessageKind.PARENT:

@@ -19,7 +19,7 @@ from bot.checklist import gate
 from bot.checklist.template import Template
 from bot.core.clock import Clock
 from bot.permissions import NOT_HERE
-from bot.project_state import NO_PROJECT, channel_project, done_items, load_evidence
+from bot.project_state import NO_PROJECT, channel_project, done_items, in_force, load_evidence
 from bot.rendering import messages as render
 from bot.workflow import Workflow
 from storage import queries
@@ -109,8 +109,9 @@ class Governance:
             standing = gate.Standing(project.current_phase, project.status == ProjectStatus.SHIPPED)
             proof = load_evidence(session, project)
             if kind == modals.WAIVE:
+                done = done_items(session, project, self.template, self.clock())
                 open_items = (
-                    gate.open_items(self.template, phase_number, done_items(session, project, self.template))
+                    gate.open_items(self.template, phase_number, done)
                     if phase_number == standing.current_phase
                     else []
                 )
@@ -195,7 +196,7 @@ class Governance:
         phase_number = modals.metadata(view).get("phase")
         if not isinstance(phase_number, int) or phase_number != project.current_phase:
             return {"item": "This form is out of date: only items of the open phase can be waived."}
-        done = done_items(session, project, self.template)
+        done = done_items(session, project, self.template, now)
         open_keys = {item.key for item in gate.open_items(self.template, phase_number, done)}
         calendar = self.workflow.nudge_policy.calendar(project)
         parsed, errors = modals.parse_waiver(view, open_keys, now.astimezone(calendar.tz).date())
@@ -342,7 +343,7 @@ class Governance:
                 if project is None:
                     continue
                 for waiver in queries.list_waivers(session, project_id):
-                    if waiver.ended_at is None and waiver.expires_at is not None and waiver.expires_at <= now:
+                    if waiver.ended_at is None and not in_force(waiver, now):
                         waiver.ended_at = now
                         session.add(waiver)
                         self._changed(session, project, waiver.phase_number)
@@ -353,7 +354,13 @@ class Governance:
                                 project_id,
                                 project.channel_id,
                                 f":alarm_clock: The waiver on *{title}* (Phase {waiver.phase_number}) ended, "
-                                "so the item is open again.",
+                                "so the item is open again"
+                                + (
+                                    f": tick it in Phase {waiver.phase_number}'s message when it is done."
+                                    if waiver.phase_number < project.current_phase
+                                    or project.status == ProjectStatus.SHIPPED
+                                    else "."
+                                ),
                             )
                         )
             self.workflow.slack_sync.sync(project_id)

@@ -6,13 +6,15 @@ Slack sync all read a project the same way through these functions.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlmodel import Session
 
 from bot.checklist import evidence, gate
 from bot.checklist.template import Template
 from bot.rendering import messages as render
 from storage import queries
-from storage.models import PostedMessage, Project, ProjectStatus
+from storage.models import PostedMessage, Project, ProjectStatus, Waiver
 
 NO_PROJECT = "There is no distillation project in this channel yet. Start one with `/distill start [name]`."
 
@@ -23,13 +25,19 @@ def channel_project(session: Session, team_id: str, channel_id: str) -> Project 
     return None if project is None or project.status == ProjectStatus.STARTING else project
 
 
-def done_items(session: Session, project: Project, template: Template) -> set[str]:
-    """Items that count for the gate now (see gate.counted)."""
-    project_id = project.id or 0
-    ticked = {tick.item_key for tick in queries.list_ticks(session, project_id)}
-    waived = {
-        waiver.item_key for waiver in queries.list_waivers(session, project_id) if waiver.ended_at is None
-    }
+def in_force(waiver: Waiver, now: datetime) -> bool:
+    """A waiver counts until its end, whether or not the sweep has recorded that end yet."""
+    return waiver.ended_at is None and (waiver.expires_at is None or waiver.expires_at > now)
+
+
+def waivers_in_force(session: Session, project: Project, now: datetime) -> list[Waiver]:
+    return [waiver for waiver in queries.list_waivers(session, project.id or 0) if in_force(waiver, now)]
+
+
+def done_items(session: Session, project: Project, template: Template, now: datetime) -> set[str]:
+    """Items that count for the gate at `now` (see gate.counted)."""
+    ticked = {tick.item_key for tick in queries.list_ticks(session, project.id or 0)}
+    waived = {waiver.item_key for waiver in waivers_in_force(session, project, now)}
     return gate.counted(template, ticked, waived, load_evidence(session, project))
 
 
@@ -75,9 +83,10 @@ def load_evidence(session: Session, project: Project) -> evidence.Evidence:
     )
 
 
-def project_view(session: Session, project: Project, template: Template) -> render.ProjectView:
+def project_view(session: Session, project: Project, template: Template, now: datetime) -> render.ProjectView:
+    """The project as it stands at `now` (a waiver past its end no longer counts)."""
     ticks = queries.list_ticks(session, project.id or 0)
-    waivers = [waiver for waiver in queries.list_waivers(session, project.id or 0) if waiver.ended_at is None]
+    waivers = waivers_in_force(session, project, now)
     proof = load_evidence(session, project)
     return render.ProjectView(
         counted_keys=frozenset(

@@ -90,7 +90,8 @@ class SlackSync:
         Returns a reply for the user when Slack refused; `on_failure` then undoes the start."""
         with session_scope(self.engine) as session:
             project = must_get(session, project_id)
-            parent = render.parent_message(self.template, project_view(session, project, self.template))
+            view = project_view(session, project, self.template, self.clock())
+            parent = render.parent_message(self.template, view)
         try:
             response = self.slack.chat_postMessage(
                 channel=project.channel_id,
@@ -295,7 +296,7 @@ class SlackSync:
 
     def _render(self, session: Session, message: PostedMessage) -> render.Message:
         project = must_get(session, message.project_id)
-        view = project_view(session, project, self.template)
+        view = project_view(session, project, self.template, self.clock())
         if message.kind == MessageKind.PARENT:
             return render.parent_message(self.template, view)
         if message.kind == MessageKind.PHASE:

@@ -191,9 +191,17 @@ class Workflow:
             ):
                 return refused
             status = render.status_text(self.template, self.project_view(session, project))
+            standing = gate.Standing(project.current_phase, project.status == ProjectStatus.SHIPPED)
+            open_again = self._reopened(session, project, standing)
+            reopened = [
+                f"• {render.escape(item.title)} (Phase {number}): its waiver ended, so it is open again"
+                for number, phase in enumerate(self.template.phases, start=1)
+                for item in phase.items
+                if item.key in open_again
+            ]
             refusals = refusal_notes(queries.list_messages(session, project.id or 0))
             nudges = schedules.next_nudge_line(session, project, self.nudge_policy)
-            return "\n".join([status, *refusals, nudges])
+            return "\n".join([status, *reopened, *refusals, nudges])
 
     def _user_timezone(self, user_id: str) -> str | None:
         """The starter's time zone from their Slack profile, if Slack tells us and we know it."""
@@ -275,6 +283,7 @@ class Workflow:
 
             existing = queries.get_tick(session, project.id or 0, click.ref.item_key)
             standing = gate.Standing(project.current_phase, project.status == ProjectStatus.SHIPPED)
+            reopened = self._reopened(session, project, standing)
             decision = gate.decide_toggle(
                 self.template,
                 standing,
@@ -285,6 +294,7 @@ class Workflow:
                 user_id=click.user_id,
                 seen_version=click.ref.version,
                 missing_evidence=self._missing_evidence(session, project, click.ref.item_key),
+                reopened=click.ref.item_key in reopened,
             )
             if isinstance(decision, gate.Refusal):
                 if decision.redraw:
@@ -326,7 +336,7 @@ class Workflow:
     def advance_gate(self, session: Session, project: Project, *, user_id: str, now: datetime) -> None:
         """After a change: open the next phase (or ship) if the current one is done, and re-arm nudges."""
         before = gate.Standing(project.current_phase, project.status == ProjectStatus.SHIPPED)
-        after = gate.next_standing(self.template, before, done_items(session, project, self.template))
+        after = gate.next_standing(self.template, before, done_items(session, project, self.template, now))
         if after != before:
             # The gate opens: announce it, then open the next phase (or ship).
             queries.add_message(
@@ -356,8 +366,13 @@ class Workflow:
                 session, project, kind=MessageKind.BARS, phase_number=render.bars_phase(self.template) or 0
             )
 
+    def _reopened(self, session: Session, project: Project, standing: gate.Standing) -> set[str]:
+        ticked = {tick.item_key for tick in queries.list_ticks(session, project.id or 0)}
+        done = done_items(session, project, self.template, self.clock())
+        return gate.reopened_items(self.template, standing, ticked, done)
+
     def project_view(self, session: Session, project: Project) -> render.ProjectView:
-        return project_view(session, project, self.template)
+        return project_view(session, project, self.template, self.clock())
 
     def _missing_evidence(self, session: Session, project: Project, item_key: str) -> str | None:
         item = self.template.item(item_key)

@@ -56,6 +56,7 @@ def decide_toggle(
     user_id: str,
     seen_version: int,
     missing_evidence: str | None = None,
+    reopened: bool = False,
 ) -> Change | Refusal:
     """Decide what a click on one item's checkbox does.
 
@@ -63,11 +64,12 @@ def decide_toggle(
     `seen_version` is the project version the user's message was drawn at. Slack sends what
     the client showed, which may be stale: an untick only removes a tick the user could see
     (made at or before `seen_version`) or made themselves, so a stale client never unticks
-    a teammate's newer tick.
+    a teammate's newer tick. A `reopened` item (see `reopened_items`) can be ticked though
+    its phase has passed.
     """
     if not 1 <= phase_number <= len(template.phases) or item_key not in _keys(template, phase_number):
         return Refusal("That item is not part of this checklist any more.")
-    if standing.shipped or phase_number < standing.current_phase:
+    if (standing.shipped or phase_number < standing.current_phase) and not reopened:
         return Refusal(f"Phase {phase_number} is complete; its checklist is read-only.")
     if phase_number > standing.current_phase:
         return Refusal(
@@ -119,6 +121,19 @@ def counted(template: Template, ticked: set[str], waived: set[str], proof: Evide
         if (item := template.item(key)) is None or missing_evidence(item.evidence, proof) is None
     }
     return holding | waived
+
+
+def reopened_items(template: Template, standing: Standing, ticked: set[str], done: set[str]) -> set[str]:
+    """Items of phases already passed that count no more and were never ticked: their waiver
+    ended. They are open again, with a working checkbox, though the project has moved on
+    (the gates ahead do not wait for them: the gate they belonged to was passed rightly)."""
+    last_passed = len(template.phases) if standing.shipped else standing.current_phase - 1
+    return {
+        item.key
+        for number in range(1, last_passed + 1)
+        for item in template.phase(number).items
+        if item.key not in done and item.key not in ticked
+    }
 
 
 def is_phase_complete(template: Template, phase_number: int, done: set[str]) -> bool:

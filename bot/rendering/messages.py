@@ -215,6 +215,9 @@ def _phase_summary(template: Template, view: ProjectView, phase_number: int) -> 
     for item in phase.items:
         tick = view.ticks.get(item.key)
         waiver = view.waivers.get(item.key)
+        if not tick and not waiver and not view.closed:
+            blocks.append(_reopened_item(view, phase_number, item.key, item.title))
+            continue
         who = (
             f"<@{tick.user_id}> {slack_date(tick.at)}"
             if tick
@@ -229,6 +232,21 @@ def _phase_summary(template: Template, view: ProjectView, phase_number: int) -> 
             }
         )
     return Message(text=escape(heading), blocks=blocks)
+
+
+def _reopened_item(view: ProjectView, phase_number: int, key: str, title: str) -> Block:
+    """An item of a passed phase whose waiver ended: open again, with a working checkbox."""
+    option = {"text": {"type": "plain_text", "text": "Done"}, "value": key}
+    return {
+        "type": "section",
+        "block_id": item_block_id(ItemRef(view.project_id, phase_number, key, view.version)),
+        "text": {
+            "type": "mrkdwn",
+            "text": f":arrows_counterclockwise: *{escape(title)}*\nIts waiver ended, so it is open again: "
+            "tick it when it is done.",
+        },
+        "accessory": {"type": "checkboxes", "action_id": item_action_id(key), "options": [option]},
+    }
 
 
 # A waiver's reason is clipped where it shares a message with a whole phase's items.
