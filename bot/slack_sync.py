@@ -151,6 +151,10 @@ class SlackSync:
                 project.version += 1
                 queries.mark_messages_stale(session, project, kinds_and_phases=[(MessageKind.PARENT, 0)])
             queries.activate_project(session, project, permalink=permalink)
+            carried = project.bars_committed_at and queries.current_bars(session, project_id)
+            if carried:  # a new cycle shows the committed bars it starts from
+                bars_phase = render.bars_phase(self.template) or 0
+                queries.add_message(session, project, kind=MessageKind.BARS, phase_number=bars_phase)
             queries.add_message(session, project, kind=MessageKind.PHASE, phase_number=project.current_phase)
             schedules.on_progress(session, project, self.clock(), self.nudge_policy)
         self.sync(project_id)

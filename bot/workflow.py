@@ -165,6 +165,10 @@ class Workflow:
             new.cycle, new.previous_project_id, new.timezone = old.cycle + 1, old.id, old.timezone
             new.current_phase = gate.CYCLE_CARRIES_PHASES + 1
             queries.copy_ticks(session, old, new, up_to_phase=gate.CYCLE_CARRIES_PHASES)
+            # The committed bars carry over too (still amendable by owners, with a reason), so
+            # the carried success-bar ticks count and the cycle's evaluation has bars to meet.
+            queries.copy_bars(session, old, new)
+            new.bars_committed_at, new.bars_committed_by = old.bars_committed_at, old.bars_committed_by
             queries.copy_schedule_settings(session, old, new)
             # The owners carry over as they are: starting a cycle (owners only) grants nothing.
             for owner in queries.list_owners(session, old.id or 0):

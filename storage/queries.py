@@ -656,6 +656,21 @@ def add_bars(session: Session, project: Project, bars: SuccessBars, slices: list
     return bars
 
 
+def copy_bars(session: Session, source: Project, target: Project) -> None:
+    """Carry the bars in force over to a new cycle as they stand: same values, who and when."""
+    found = current_bars(session, _id(source))
+    if found is None:
+        return
+    bars, slices = found
+    copied = SuccessBars(**bars.model_dump(exclude={"id", "project_id"}), project_id=_id(target))
+    add_bars(
+        session,
+        target,
+        copied,
+        [SliceBar(**s.model_dump(exclude={"id", "bars_id"}), bars_id=0) for s in slices],
+    )
+
+
 def latest_evaluation(session: Session, project_id: int) -> tuple[Evaluation, list[SliceScore]] | None:
     evaluation = session.exec(
         select(Evaluation).where(Evaluation.project_id == project_id).order_by(col(Evaluation.id).desc())
