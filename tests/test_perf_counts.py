@@ -38,7 +38,7 @@ def stored_drawing(bot: RunningBot) -> dict[str, list[dict[str, Any]]]:
     with session_scope(bot.engine) as session:
         project = queries.get_open_project(session, TEAM, PROJECT_CHANNEL)
         assert project is not None
-        view = project_view(session, project, TEMPLATE)
+        view = project_view(session, project, TEMPLATE, bot.clock())
         drawn = {}
         for message in queries.list_messages(session, project.id or 0):
             if message.kind == MessageKind.PARENT:
