@@ -29,6 +29,7 @@ def fake_slack() -> Iterator[FakeSlack]:
         fake.add_user(user, user[1:].lower())
     yield fake
     fake.stop()
+    assert fake.scope_refusals == [], "the bot called a method whose scope manifest.yml does not declare"
     assert fake.warnings == [], "the bot did something Slack accepts but that is almost surely a bug"
 
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
@@ -21,6 +23,7 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.webhook import WebhookClient
 
 from bot.fake_slack import FakeSlack, ManualClock, blockkit
+from bot.fake_slack.server import manifest_scopes
 
 Json = dict[str, Any]
 START = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
@@ -36,7 +39,8 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def fake(clock: ManualClock) -> Iterator[FakeSlack]:
-    with FakeSlack(clock=clock) as fake:
+    # im:read on top of the manifest's scopes, so conversations.info on a DM can be tested too
+    with FakeSlack(clock=clock, scopes=manifest_scopes() | {"im:read"}) as fake:
         fake.add_channel("CPUB", "general")
         fake.add_channel("CPRIV", "secret-club", is_private=True)
         fake.add_channel("CHIDDEN", "not-for-bots", is_private=True, is_member=False)
@@ -789,3 +793,75 @@ def test_history_lists_top_level_messages_newest_first(client: WebClient, fake: 
     assert page["has_more"] and page["response_metadata"]["next_cursor"]
     outside = slack_error(lambda: client.conversations_history(channel="COUTSIDE"))
     assert outside["error"] == "not_in_channel"
+
+
+# -- scopes and membership (issue 8) ---------------------------------------------------------------
+
+
+def test_the_fake_grants_exactly_the_manifests_scopes() -> None:
+    manifest = yaml.safe_load((Path(__file__).resolve().parents[1] / "manifest.yml").read_text())
+    assert FakeSlack().scopes == frozenset(manifest["oauth_config"]["scopes"]["bot"])
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "needed"),
+    [
+        ("chat.postMessage", {"channel": "CPUB", "text": "hi"}, "chat:write"),
+        ("chat.update", {"channel": "CPUB", "ts": "1.0", "text": "hi"}, "chat:write"),
+        ("conversations.history", {"channel": "CPUB"}, "channels:history"),
+        ("conversations.replies", {"channel": "CPRIV", "ts": "1.0"}, "groups:history"),
+        ("conversations.info", {"channel": "CPRIV"}, "groups:read"),
+        ("conversations.join", {"channel": "COUTSIDE"}, "channels:join"),
+        ("users.info", {"user": "U1"}, "users:read"),
+    ],
+)
+def test_a_method_needs_its_scope(clock: ManualClock, method: str, args: Json, needed: str) -> None:
+    with FakeSlack(clock=clock, scopes=frozenset({"commands"})) as fake:
+        fake.add_channel("CPUB", "general")
+        fake.add_channel("CPRIV", "secret-club", is_private=True)
+        fake.add_channel("COUTSIDE", "random", is_member=False)
+        fake.add_user("U1", "alice")
+        client = WebClient(token=fake.bot_token, base_url=fake.api_url)
+        answer = slack_error(lambda: client.api_call(method, json=args))
+        assert (answer["error"], answer["needed"]) == ("missing_scope", needed)
+        assert fake.scope_refusals == [f"{method} needs {needed}"]
+        # auth.test, permalinks and views need no scope at all
+        assert client.auth_test()["ok"]
+
+
+def test_posting_where_the_bot_is_no_member_needs_chat_write_public(clock: ManualClock) -> None:
+    with FakeSlack(clock=clock, scopes=frozenset({"chat:write", "channels:join"})) as fake:
+        fake.add_channel("COUTSIDE", "random", is_member=False)
+        client = WebClient(token=fake.bot_token, base_url=fake.api_url)
+        answer = slack_error(lambda: client.chat_postMessage(channel="COUTSIDE", text="hi"))
+        assert answer["error"] == "not_in_channel"
+        client.conversations_join(channel="COUTSIDE")
+        assert client.chat_postMessage(channel="COUTSIDE", text="hi")["ok"]
+
+
+def test_posting_is_not_reading_membership_is(client: WebClient, fake: FakeSlack) -> None:
+    """chat:write.public lets the bot post in a public channel it has not joined; reading needs a join."""
+    ts = client.chat_postMessage(channel="COUTSIDE", text="parent")["ts"]
+    assert slack_error(lambda: client.conversations_replies(channel="COUTSIDE", ts=ts))["error"] == (
+        "not_in_channel"
+    )
+    assert slack_error(lambda: client.conversations_history(channel="COUTSIDE"))["error"] == "not_in_channel"
+    joined = client.conversations_join(channel="COUTSIDE")
+    assert joined["channel"]["is_member"] is True and "warning" not in joined.data
+    assert client.conversations_join(channel="COUTSIDE")["warning"] == "already_in_channel"
+    assert [m["ts"] for m in client.conversations_replies(channel="COUTSIDE", ts=ts)["messages"]] == [ts]
+
+
+@pytest.mark.parametrize(
+    ("channel", "error"),
+    [
+        ("CHIDDEN", "channel_not_found"),  # private, not invited: the bot cannot see it
+        ("CPRIV", "method_not_supported_for_channel_type"),  # private channels need an invite
+        ("DU1", "method_not_supported_for_channel_type"),
+        ("COLD", "is_archived"),
+        ("CNOPE", "channel_not_found"),
+    ],
+)
+def test_join_refusals(client: WebClient, channel: str, error: str) -> None:
+    assert slack_error(lambda: client.conversations_join(channel=channel))["error"] == error
+

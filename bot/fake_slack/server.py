@@ -29,10 +29,13 @@ from decimal import Decimal
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
+
+import yaml
 
 from . import blockkit
 from .socket_mode import SocketModeServer
@@ -49,8 +52,30 @@ REPLIES_DEFAULT_LIMIT = 1000
 # Argument names Slack sends as JSON strings inside form fields.
 _JSON_FIELDS = ("blocks", "attachments", "metadata", "view")
 _SERVER_ERROR_NAMES = {500: "internal_error", 503: "service_unavailable"}
+MANIFEST_PATH = Path(__file__).resolve().parents[2] / "manifest.yml"
+# The bot scope each method needs (docs, each method's "Scopes" fact); methods absent here need
+# none (auth.test, chat.getPermalink, views.*). conversations.* depend on the conversation's kind:
+# (public channel, private channel, IM).
+METHOD_SCOPES = {
+    "chat.postMessage": "chat:write",
+    "chat.update": "chat:write",
+    "chat.postEphemeral": "chat:write",
+    "users.info": "users:read",
+    "conversations.join": "channels:join",
+}
+CONVERSATION_SCOPES = {
+    "conversations.info": ("channels:read", "groups:read", "im:read"),
+    "conversations.history": ("channels:history", "groups:history", "im:history"),
+    "conversations.replies": ("channels:history", "groups:history", "im:history"),
+}
 
 Json = dict[str, Any]
+
+
+def manifest_scopes(path: Path = MANIFEST_PATH) -> frozenset[str]:
+    """The bot scopes an app installed from `path` is granted: exactly what it declares."""
+    manifest = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return frozenset(manifest["oauth_config"]["scopes"]["bot"])
 
 
 @dataclass(frozen=True)
@@ -191,8 +216,11 @@ class FakeSlack:
         team_id: str = "T0001",
         bot_user_id: str = "UBOT",
         clock: Callable[[], float] = time.time,
+        scopes: frozenset[str] | None = None,
     ) -> None:
+        """`scopes` are the bot scopes granted at install; by default what manifest.yml declares."""
         self.bot_token = bot_token
+        self.scopes = manifest_scopes() if scopes is None else frozenset(scopes)
         self.app_token = app_token
         self.team_id = team_id
         self.bot_user_id = bot_user_id
@@ -214,6 +242,7 @@ class FakeSlack:
         self._calls: list[Call] = []
         self._responses: list[ResponseUrlPost] = []
         self._warnings: list[str] = []
+        self._scope_refusals: list[str] = []
         self._arrivals: Counter[str] = Counter()
         self._answered: Counter[str] = Counter()
         self._faults: dict[str, list[_Fault]] = {}
@@ -238,6 +267,7 @@ class FakeSlack:
             "conversations.info": (self._conversations_info, "bot"),
             "conversations.replies": (self._conversations_replies, "bot"),
             "conversations.history": (self._conversations_history, "bot"),
+            "conversations.join": (self._conversations_join, "bot"),
             "users.info": (self._users_info, "bot"),
             "views.open": (self._views_open, "bot"),
             "views.push": (self._views_push, "bot"),
@@ -422,6 +452,12 @@ class FakeSlack:
     def responses(self) -> list[ResponseUrlPost]:
         with self._lock:
             return list(self._responses)
+
+    @property
+    def scope_refusals(self) -> list[str]:
+        """Calls answered `missing_scope` ("method needs scope"): the manifest lacks a scope the bot uses."""
+        with self._lock:
+            return list(self._scope_refusals)
 
     @property
     def warnings(self) -> list[str]:
@@ -637,7 +673,25 @@ class FakeSlack:
             raise SlackError("invalid_auth")
         if token != (self.app_token if token_kind == "app" else self.bot_token):
             raise SlackError("not_allowed_token_type")
+        needed = self._needed_scope(method, args) if token_kind == "bot" else None
+        if needed is not None and needed not in self.scopes:
+            self._scope_refusals.append(f"{method} needs {needed}")
+            return {
+                "ok": False,
+                "error": "missing_scope",
+                "needed": needed,
+                "provided": ",".join(sorted(self.scopes)),
+            }
         return {"ok": True, **handler(args)}
+
+    def _needed_scope(self, method: str, args: Json) -> str | None:
+        by_kind = CONVERSATION_SCOPES.get(method)
+        if by_kind is None:
+            return METHOD_SCOPES.get(method)
+        channel = self._channels.get(args.get("channel")) if isinstance(args.get("channel"), str) else None
+        if channel is not None and channel.is_im:
+            return by_kind[2]
+        return by_kind[1] if channel is not None and channel.is_private else by_kind[0]
 
     # ==============================================================================================
     # shared checks
@@ -793,10 +847,11 @@ class FakeSlack:
         }
 
     def _chat_post_message(self, args: Json) -> Json:
-        # The app has chat:write.public, so public channels work without membership.
         channel = self._channel(args.get("channel"), by_name=True)
         if channel.is_archived:
             raise SlackError("is_archived")
+        if not channel.is_member and "chat:write.public" not in self.scopes:
+            raise SlackError("not_in_channel")  # only chat:write.public posts where the bot is no member
         text, blocks, attachments = self._content(args, surface="chat.postMessage")
         metadata = self._metadata(args.get("metadata"), allow_empty=False)
         message: Json = {
@@ -902,6 +957,22 @@ class FakeSlack:
             info["name"] = channel.name
             info["name_normalized"] = channel.name
         return {"channel": info}
+
+    def _conversations_join(self, args: Json) -> Json:
+        """Join a public channel; private ones need an invite (the bot cannot even see them)."""
+        channel = self._channel(args.get("channel"))
+        if channel.is_im or channel.is_private:
+            raise SlackError("method_not_supported_for_channel_type")
+        if channel.is_archived:
+            raise SlackError("is_archived")
+        answer: Json = {}
+        if channel.is_member:
+            answer = {
+                "warning": "already_in_channel",
+                "response_metadata": {"warnings": ["already_in_channel"]},
+            }
+        self._channels[channel.id] = replace(channel, is_member=True)
+        return {"channel": self._conversations_info({"channel": channel.id})["channel"], **answer}
 
     def _conversations_replies(self, args: Json) -> Json:
         channel = self._channel(args.get("channel"))
