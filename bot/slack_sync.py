@@ -23,7 +23,7 @@ from bot.core.clock import Clock
 from bot.core.later import Later, run_soon
 from bot.nudges import schedules
 from bot.project_state import must_get, must_get_message, project_view
-from bot.readback import find_in_channel, find_in_thread
+from bot.readback import ReadBackError, find_in_channel, find_in_thread
 from bot.rendering import messages as render
 from storage import queries
 from storage.engine import session_scope
@@ -64,6 +64,12 @@ _CANNOT_POST = {
     "is_archived": "This channel is archived, so I can't post the checklist here.",
     "restricted_action": "This workspace does not let me post here. Ask an admin, or use another channel.",
 }
+
+_ABANDONED_UNREADABLE = (
+    "An earlier `/distill start` here did not finish, and Slack would not show me this channel "
+    "(`{reason}`) to check whether its thread was posted, so I have not started again. "
+    "If I'm not in this channel, invite me (`/invite @Distill Bot`); then run `/distill start` again."
+)
 
 
 class SlackSync:
@@ -108,9 +114,10 @@ class SlackSync:
         self.finish_thread(project_id, str(response["ts"]))
         return None
 
-    def recover_abandoned_start(self, team_id: str, channel_id: str) -> None:
+    def recover_abandoned_start(self, team_id: str, channel_id: str) -> str | None:
         """A start whose worker died mid-way: adopt its parent message if Slack has it, else
-        clear the row so this start can take its place."""
+        clear the row so this start can take its place. Returns, for the user, why neither
+        could be done when Slack would not show the channel."""
         with session_scope(self.engine) as session:
             project = queries.get_open_project(session, team_id, channel_id)
             if (
@@ -118,7 +125,7 @@ class SlackSync:
                 or project.status != ProjectStatus.STARTING
                 or project.started_at >= self.clock() - CLAIM_TIMEOUT
             ):
-                return
+                return None
             project_id, started_at = project.id or 0, project.started_at
         try:
             ts = find_in_channel(
@@ -131,12 +138,14 @@ class SlackSync:
             )
         except SlackClientError as error:
             log.warning("cannot read back the channel for project %s: %s", project_id, reason_of(error))
-            return  # try again with the next start; never risk a second parent message
+            # Try again with the next start; never risk a second parent message.
+            return _ABANDONED_UNREADABLE.format(reason=reason_of(error))
         if ts is None:
             with session_scope(self.engine) as session:
                 queries.delete_project(session, project_id)
-            return
+            return None
         self.finish_thread(project_id, ts, adopted=True)
+        return None
 
     def finish_thread(self, project_id: int, ts: str, *, adopted: bool = False) -> None:
         """Record the posted parent message, activate the project and post its open phase.
@@ -348,6 +357,8 @@ def _thread_order(message: PostedMessage) -> tuple[int, int]:
 
 def reason_of(error: SlackClientError) -> str:
     """Slack's error code, or the kind of transport failure; never the request or the token."""
+    if isinstance(error, ReadBackError):
+        return error.reason
     if isinstance(error, SlackApiError):
         return str(error.response.get("error", "unknown_error"))
     return type(error).__name__

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
-from bot import permissions
+from bot import membership, permissions
 from bot.checklist import evidence, gate
 from bot.checklist.template import Template
 from bot.core.clock import Clock
@@ -109,7 +109,13 @@ class Workflow:
         if len(name) > MAX_NAME_LENGTH:
             return f"Project names can be at most {MAX_NAME_LENGTH} characters; that one has {len(name)}."
 
-        self.slack_sync.recover_abandoned_start(request.team_id, request.channel_id)
+        # Every recovery path reads the thread back, which needs membership: join first.
+        cannot_join = membership.join(self.slack, request.channel_id)
+        if cannot_join:
+            return cannot_join
+        cannot_recover = self.slack_sync.recover_abandoned_start(request.team_id, request.channel_id)
+        if cannot_recover:
+            return cannot_recover
         existing = self._existing_project_reply(request.team_id, request.channel_id)
         if existing:
             return existing

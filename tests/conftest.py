@@ -22,7 +22,9 @@ OTHER_CHANNEL = "C0OTHER"
 @pytest.fixture
 def fake_slack() -> Iterator[FakeSlack]:
     fake = FakeSlack().start()
-    fake.add_channel(PROJECT_CHANNEL, "support-router")
+    # The README's set-up: a public channel the bot was never invited to (it posts through
+    # chat:write.public, and must join to read its own thread back).
+    fake.add_channel(PROJECT_CHANNEL, "support-router", is_member=False)
     fake.add_channel(OTHER_CHANNEL, "another-team")
     fake.add_channel("C0SECRET", "secret-plans", is_private=True, is_member=False)
     for user in ("UALICE", "UBOB", "UCAROL"):

@@ -57,3 +57,4 @@ def test_manifest_asks_for_the_scopes_the_bot_uses() -> None:
     assert {"channels:read", "groups:read"} <= scopes  # conversations.info, for the default project name
     assert {"channels:history", "groups:history"} <= scopes  # conversations.replies: was a nudge posted?
     assert "users:read" in scopes  # users.info: the starter's time zone
+    assert "channels:join" in scopes  # conversations.join: reading back needs membership

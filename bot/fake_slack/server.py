@@ -371,11 +371,18 @@ class FakeSlack:
         thread_ts: str | None = None,
         blocks: list[Json] | None = None,
         metadata: Json | None = None,
+        bot_id: str | None = None,
+        app_id: str | None = None,
     ) -> str:
-        """Put a message from someone (not necessarily the bot) in a channel; returns its ts."""
+        """Put a message from someone (not necessarily the bot) in a channel; returns its ts.
+        `bot_id` and `app_id` make it another app's post."""
         with self._lock:
             channel = self._channels[channel_id]
             message: Json = {"type": "message", "user": user, "text": text, "team": self.team_id}
+            if bot_id:
+                message["bot_id"] = bot_id
+            if app_id:
+                message["app_id"] = app_id
             if blocks:
                 message["blocks"] = copy.deepcopy(blocks)
             if metadata:
@@ -688,7 +695,8 @@ class FakeSlack:
         by_kind = CONVERSATION_SCOPES.get(method)
         if by_kind is None:
             return METHOD_SCOPES.get(method)
-        channel = self._channels.get(args.get("channel")) if isinstance(args.get("channel"), str) else None
+        ref = args.get("channel")
+        channel = self._channels.get(ref) if isinstance(ref, str) else None
         if channel is not None and channel.is_im:
             return by_kind[2]
         return by_kind[1] if channel is not None and channel.is_private else by_kind[0]
@@ -843,6 +851,7 @@ class FakeSlack:
             "team_id": self.team_id,
             "user_id": self.bot_user_id,
             "bot_id": BOT_ID,
+            "app_id": APP_ID,
             "is_enterprise_install": False,
         }
 

@@ -29,7 +29,7 @@ from bot.nudges import rules, schedules
 from bot.nudges.pacing import PostingPace
 from bot.nudges.timing import zone
 from bot.project_state import NO_PROJECT, channel_project
-from bot.readback import find_in_thread
+from bot.readback import ReadBackError, find_in_thread
 from bot.rendering import nudges as render
 from bot.rendering.mrkdwn import escape
 from bot.workflow import Workflow
@@ -62,6 +62,11 @@ ANSWER_PERMISSIONS = {
     rules.Answer.NOT_YET: permissions.SNOOZE,
     rules.Answer.START_REDISTILL: permissions.START_CYCLE,
 }
+# The thread cannot be read back, so nobody can tell whether an earlier attempt was posted.
+CANNOT_READ_BACK = (
+    "I can't read this channel's thread (`{reason}`), so I can't check whether a reminder already went "
+    "out. Invite me (`/invite @Distill Bot`), then run `/distill schedule resume`."
+)
 
 
 @dataclass(frozen=True)
@@ -186,6 +191,9 @@ class NudgeService:
                 metadata={"event_type": METADATA_EVENT, "event_payload": {"nudge_id": nudge_id}},
                 unfurl_links=False,
             )
+        except ReadBackError as error:  # not the post: the read before it
+            self._pause(project.id or 0, CANNOT_READ_BACK.format(reason=error.reason))
+            return self._finish(nudge_id, token, status=NudgeStatus.PENDING, last_error=error.reason)
         except SlackApiError as error:
             reason = str(error.response.get("error", "unknown_error"))
             if reason in PAUSING_ERRORS:
