@@ -270,6 +270,7 @@ def test_auth_test(client: WebClient, fake: FakeSlack) -> None:
         "team_id": "T0001",
         "user_id": "UBOT",
         "bot_id": "B0001",
+        "app_id": "A0001",
         "is_enterprise_install": False,
     }
     assert [c.method for c in fake.calls] == ["auth.test"]
