@@ -18,6 +18,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from sqlalchemy import Engine
 
 from bot import listeners
+from bot.background import BoundedExecutor
 from bot.checklist.template import Template, load_template
 from bot.core.clock import Clock, utc_now
 from bot.core.config import Settings
@@ -36,6 +37,10 @@ log = logging.getLogger(__name__)
 # Threads for the work that follows an ack (database and Slack calls); Slack's rate limits,
 # not these threads, bound how fast one workspace can be served.
 BACKGROUND_THREADS = 16
+# Threads that only open modals, so a click's form never waits behind the background's work:
+# a views.open is one short call, and a trigger_id is dead 3 seconds after the click anyway.
+MODAL_THREADS = 4
+VIEWS_TIMEOUT_SECONDS = 2.5
 
 
 @dataclass
@@ -61,6 +66,18 @@ def make_web_client(settings: Settings) -> WebClient:
     )
 
 
+def make_views_client(settings: Settings) -> WebClient:
+    """The client that opens modals. A trigger_id works once and only for 3 seconds after the
+    click, so this one never waits: no sleeping through a 429's Retry-After (the user is told
+    to click again), no retries, and a timeout within the trigger's life."""
+    return WebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        timeout=min(settings.slack_timeout_seconds, VIEWS_TIMEOUT_SECONDS),  # type: ignore[arg-type]
+        retry_handlers=[],
+    )
+
+
 def make_bolt_app(
     client: WebClient,
     signing_secret: str | None,
@@ -72,8 +89,9 @@ def make_bolt_app(
     return App(
         client=client,
         signing_secret=signing_secret,
-        # Socket Mode requests come over an authenticated socket, not signed HTTP.
-        request_verification_enabled=not socket_mode,
+        # server.py checks every HTTP request's signature before Bolt reads it (and hands Bolt
+        # slash commands re-encoded); Socket Mode requests come over an authenticated socket.
+        request_verification_enabled=False,
         raise_error_for_unhandled_request=False,
         # Listeners ack() and hand their work to a pool, so running them before the response
         # costs nothing; Bolt's default would answer only after polling for the ack (10 ms steps).
@@ -93,7 +111,11 @@ def build_bot(
     client: WebClient | None = None,
     later: Later | None = None,
     posting_pace: PostingPace | None = None,
+    modal_executor: Executor | None = None,
+    views_client: WebClient | None = None,
 ) -> DistillBot:
+    """`background` runs the work after each ack, at most `settings.background_queue` jobs
+    running or waiting; `modal_executor` and `views_client` open modals on a path of their own."""
     engine = engine or make_engine(settings.database_url)
     template = template or load_template(settings.checklist_file)
     client = client or make_web_client(settings)
@@ -118,8 +140,22 @@ def build_bot(
         lease=timedelta(seconds=settings.nudge_lease_seconds),
         pace=posting_pace or PostingPace(settings.nudge_posts_per_minute),
     )
-    governance = Governance(engine, template, client, clock, workflow)
-    listeners.register(app, background, workflow, nudges, governance)
+    governance = Governance(
+        engine, template, client, clock, workflow, views=views_client or make_views_client(settings)
+    )
+    modal_executor = BoundedExecutor(
+        modal_executor or ThreadPoolExecutor(max_workers=MODAL_THREADS, thread_name_prefix="modal"),
+        MODAL_THREADS * 2,
+    )
+    # Work a request hands on is bounded; the redraw timers above use the pool itself.
+    listeners.register(
+        app,
+        BoundedExecutor(background, settings.background_queue),
+        workflow,
+        nudges,
+        governance,
+        modal_executor,
+    )
 
     @app.error
     def on_error(

@@ -33,11 +33,19 @@ _MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,30})(?:\|[^>]*)?>$|^([UW][A-Z0-9]{2,3
 
 class Governance:
     def __init__(
-        self, engine: Engine, template: Template, slack: WebClient, clock: Clock, workflow: Workflow
+        self,
+        engine: Engine,
+        template: Template,
+        slack: WebClient,
+        clock: Clock,
+        workflow: Workflow,
+        *,
+        views: WebClient | None = None,
     ) -> None:
         self.engine = engine
         self.template = template
         self.slack = slack
+        self.views = views or slack  # opens modals: see app.make_views_client
         self.clock = clock
         self.workflow = workflow
 
@@ -140,7 +148,7 @@ class Governance:
                     return "Evaluations are recorded once their phase is open."
                 view = modals.evaluation_modal(project_id, proof.bars)
         try:
-            self.slack.views_open(trigger_id=trigger_id, view=view)
+            self.views.views_open(trigger_id=trigger_id, view=view)
         except SlackClientError as error:
             log.warning("could not open the %s modal: %s", kind, type(error).__name__)
             return "Slack did not open the form (the click may be too old). Click the button again."

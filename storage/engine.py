@@ -56,6 +56,20 @@ def make_engine(url: str, **engine_options: Any) -> Engine:
     return engine
 
 
+def ping(engine: Engine) -> None:
+    """Check the database answers, without a transaction: on SQLite every transaction here
+    takes the write lock (BEGIN IMMEDIATE, above), and a health check must never queue behind
+    writers, nor writers behind it. A bare SELECT in autocommit mode is a WAL reader."""
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        cursor.execute("SELECT 1")
+        cursor.fetchall()
+        cursor.close()
+    finally:
+        connection.close()
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One transaction: committed on success, rolled back on any error."""

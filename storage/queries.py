@@ -492,9 +492,18 @@ def add_nudge(
     return nudge
 
 
-def claim_nudges(session: Session, *, now: datetime, limit: int, token: str, until: datetime) -> list[int]:
+def claim_nudges(
+    session: Session,
+    *,
+    now: datetime,
+    limit: int,
+    token: str,
+    until: datetime,
+    project_id: int | None = None,
+) -> list[int]:
     """Lease nudges ready to send, and those whose sender's lease ran out, skipping rows other
-    replicas hold; one UPDATE for the batch. Returns their ids."""
+    replicas hold; one UPDATE for the batch. Only one project's, when `project_id` is given.
+    Returns their ids."""
     statement = (
         select(Nudge.id)
         .join(Project, col(Project.id) == col(Nudge.project_id))
@@ -509,6 +518,8 @@ def claim_nudges(session: Session, *, now: datetime, limit: int, token: str, unt
         .limit(limit)
         .with_for_update(skip_locked=True, of=Nudge)  # type: ignore[arg-type]
     )
+    if project_id is not None:
+        statement = statement.where(col(Nudge.project_id) == project_id)
     ids = [nudge_id for nudge_id in session.exec(statement).all() if nudge_id is not None]
     if ids:
         session.execute(

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from bot.app import DistillBot, build_bot
+from bot.app import DistillBot, build_bot, make_web_client
 from bot.core.config import Settings
 from bot.fake_slack import FakeSlack
 from bot.nudges.pacing import PostingPace
@@ -279,22 +279,38 @@ def settings_for(fake: FakeSlack, database_url: str, **overrides: Any) -> Settin
 class RunningBot:
     """The bot serving HTTP on loopback in this process, with an injected clock."""
 
-    def __init__(self, fake: FakeSlack, database_url: str, clock: FakeClock, **settings: Any) -> None:
+    def __init__(
+        self,
+        fake: FakeSlack,
+        database_url: str,
+        clock: FakeClock,
+        *,
+        shared_modal_path: bool = False,
+        **settings: Any,
+    ) -> None:
+        """`shared_modal_path` opens modals the pre-issue-8 way (the background pool and the
+        client that sleeps on 429s), for the benchmark's before/after."""
         self.clock = clock
         self.executor = DrainableExecutor()
         self.background = DrainableExecutor()
         self.timers = ManualTimers()
         self.pace_clock = VirtualSeconds()
+        self.modals = DrainableExecutor()
         self.engine = make_engine(database_url)
         upgrade(self.engine)
+        bot_settings = settings_for(fake, database_url, **settings)
+        shared_client = make_web_client(bot_settings) if shared_modal_path else None
         self.bot: DistillBot = build_bot(
-            settings_for(fake, database_url, **settings),
+            bot_settings,
             engine=self.engine,
             clock=clock,
             listener_executor=self.executor,
             background=self.background,
             later=self.timers,
             posting_pace=PostingPace(60, clock=self.pace_clock, sleep=self.pace_clock.sleep),
+            client=shared_client,
+            modal_executor=self.background if shared_modal_path else self.modals,
+            views_client=shared_client,
         )
         self.server = HttpServer(make_wsgi_app(self.bot.app, self.engine, SIGNING_SECRET), "127.0.0.1", 0)
         self._thread = threading.Thread(target=self.server.serve_forever, name="bot-http", daemon=True)
@@ -305,12 +321,13 @@ class RunningBot:
     def settle(self) -> None:
         """Wait until every listener, and the work it handed on after ack(), has finished;
         paced redraws waiting for their interval run now, as if that time had passed."""
+        pools = (self.executor, self.background, self.modals)
         while True:
-            self.executor.wait_idle()
-            self.background.wait_idle()
+            for pool in pools:
+                pool.wait_idle()
             for work in self.timers.take():
                 self.background.submit(work)
-            if self.executor.idle and self.background.idle:
+            if all(pool.idle for pool in pools):
                 return
 
     def run_nudges(self) -> int:
@@ -323,6 +340,7 @@ class RunningBot:
         self._thread.join(timeout=10)
         self.executor.shutdown(wait=True)
         self.background.shutdown(wait=True)
+        self.modals.shutdown(wait=True)
         self.engine.dispose()
 
 

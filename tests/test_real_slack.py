@@ -188,3 +188,92 @@ def test_the_bots_identity_is_asked_once(bot: RunningBot, fake_slack: FakeSlack)
 def queries_nudges(bot: RunningBot) -> list[Any]:
     with Session(bot.engine) as session:
         return queries.list_nudges(session)
+
+
+# --- forms open on their own fast path --------------------------------------------------------------
+
+
+def click_waive(bot: RunningBot, fake: FakeSlack, message: dict[str, Any]) -> None:
+    """Press "Waive an item" on a phase message, without waiting for anything to finish."""
+    actions = next(
+        b
+        for b in message["blocks"]
+        if b["type"] == "actions" and any(e.get("action_id") == "waive:open" for e in b["elements"])
+    )
+    button = next(e for e in actions["elements"] if e["action_id"] == "waive:open")
+    payload = {
+        "type": "block_actions",
+        "user": {"id": "UALICE", "username": "ualice", "team_id": TEAM},
+        "team": {"id": TEAM, "domain": "fake"},
+        "channel": {"id": PROJECT_CHANNEL, "name": "support-router"},
+        "container": {"type": "message", "message_ts": message["ts"], "channel_id": PROJECT_CHANNEL},
+        "message": message,
+        "trigger_id": fake.new_trigger_id(),
+        "response_url": fake.new_response_url(),
+        "actions": [{**button, "block_id": actions["block_id"], "action_ts": "1.0"}],
+    }
+    assert bot.slack.interact(payload).status == 200
+
+
+def test_a_form_opens_while_every_background_thread_waits_on_slack(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    start(bot)
+    phase_one = fake_slack.message(PROJECT_CHANNEL, replies_of(fake_slack, PROJECT_CHANNEL)[0]["ts"])
+    busy = [f"C0BUSY{n:02d}" for n in range(bot.background._max_workers + 4)]
+    for channel in busy:
+        fake_slack.add_channel(channel, channel.lower())
+    held = fake_slack.hold("chat.postMessage")
+    try:
+        for channel in busy:  # every background thread waits on Slack, more work queued behind
+            assert bot.slack.command("start Busy", channel=channel).status == 200
+        assert fake_slack.wait_for_arrival("chat.postMessage", count=bot.background._max_workers + 1)
+        click_waive(bot, fake_slack, phase_one)
+        # within the trigger_id's life, while the background's work is still stuck
+        assert fake_slack.wait_for_call("views.open", timeout=2.5)
+        [opened] = fake_slack.calls_to("views.open")
+        assert opened.ok, opened.response
+    finally:
+        held.set()
+    bot.settle()
+
+
+def test_a_rate_limited_form_is_refused_at_once_not_after_retry_after(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    """Sleeping through Retry-After outlives the trigger_id: say so at once, the user clicks again."""
+    start(bot)
+    phase_one = fake_slack.message(PROJECT_CHANNEL, replies_of(fake_slack, PROJECT_CHANNEL)[0]["ts"])
+    fake_slack.fail("views.open", status=429, retry_after=5)
+    click_waive(bot, fake_slack, phase_one)
+    assert fake_slack.wait_for_call("response_url", count=1, timeout=2.5)
+    assert "Click the button again" in replies_to_user(fake_slack)[-1]
+    bot.settle()
+    assert len(fake_slack.calls_to("views.open")) == 1  # no retry with a trigger that is dead by then
+    click_waive(bot, fake_slack, phase_one)
+    bot.settle()
+    assert fake_slack.calls_to("views.open")[-1].ok
+
+
+# --- any text typed after /distill reaches the command ---------------------------------------------
+
+
+def test_command_text_bolt_would_drop_reaches_the_command(bot: RunningBot, fake_slack: FakeSlack) -> None:
+    """Bolt takes a form body holding the word "payload" anywhere for an interaction, and loses it."""
+    start(bot, "start payload parser")
+    assert "payload parser" in block_text(parent_of(fake_slack, PROJECT_CHANNEL))
+
+
+def test_every_kind_of_text_reaches_the_command_unchanged(bot: RunningBot, fake_slack: FakeSlack) -> None:
+    name = "R&D = 100% + “ünïcødé” ✓ a+b=c; x&y <z> #1 payload={} é"
+    start(bot, f"start {name}")
+    with Session(bot.engine) as session:
+        project = queries.get_open_project(session, TEAM, PROJECT_CHANNEL)
+        assert project is not None and project.name == name
+
+    long_text = "schedule " + "stall every 2d " * 266  # 4,000 characters
+    assert len(long_text) >= 3990
+    answered = len(fake_slack.responses)
+    start(bot, long_text)
+    assert len(fake_slack.responses) == answered + 1  # an answer, whatever it says
+    assert fake_slack.responses[-1].ok

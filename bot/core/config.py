@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     nudge_lease_seconds: Annotated[int, Field(ge=1, le=3600)] = 300
     # Nudges posted per minute at most, workspace-wide (split it between replicas).
     nudge_posts_per_minute: Annotated[int, Field(ge=1, le=600)] = 120
+    # Jobs running or waiting in the background pool before new requests are told "busy".
+    background_queue: Annotated[int, Field(ge=1, le=100_000)] = 200
 
     @field_validator("default_timezone")
     @classmethod

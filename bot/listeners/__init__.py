@@ -13,11 +13,16 @@ from bot.workflow import Workflow
 
 
 def register(
-    app: App, background: Executor, workflow: Workflow, nudges: NudgeService, governance: Governance
+    app: App,
+    background: Executor,
+    workflow: Workflow,
+    nudges: NudgeService,
+    governance: Governance,
+    modal_pool: Executor,
 ) -> None:
-    """`background` runs the slow part of every request, after its ack."""
+    """`background` runs the slow part of every request, after its ack; `modal_pool` opens modals."""
     app.use(payload_shape.refuse_malformed)
     commands.register(app, background, workflow, nudges, governance)
     actions.register(app, background, workflow)
     nudge_actions.register(app, background, nudges)
-    forms.register(app, background, governance)
+    forms.register(app, background, governance, modal_pool)

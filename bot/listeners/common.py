@@ -9,6 +9,8 @@ from typing import Any
 
 from slack_bolt import Respond
 
+from bot.background import BUSY, Busy
+
 log = logging.getLogger(__name__)
 
 UNEXPECTED = "Something went wrong on my side and nothing was changed. Please try again."
@@ -37,4 +39,8 @@ def run_and_reply(background: Executor, respond: Respond, work: Callable[[], str
         if reply:
             reply_privately(respond, reply)
 
-    background.submit(run)
+    try:
+        background.submit(run)
+    except Busy:  # nothing was done: say so now rather than queue without end
+        log.warning("background pool full: %s refused", what)
+        reply_privately(respond, BUSY)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import Executor
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
 from bot import modals
+from bot.background import Busy
 from bot.governance import Governance
 from bot.listeners.common import origin, run_and_reply
+
+log = logging.getLogger(__name__)
 
 STALE_BUTTON = "That button is out of date. Use the checklist's latest message in the thread."
 OPENERS = {"waive:open": modals.WAIVE, "bars:open": modals.BARS, "evaluation:open": modals.EVALUATION}
@@ -28,9 +32,10 @@ def answer_in_form(view: Any, errors: dict[str, str]) -> dict[str, Any]:
     return {"response_action": "errors", "errors": errors}
 
 
-def register(app: App, background: Executor, governance: Governance) -> None:
+def register(app: App, background: Executor, governance: Governance, modal_pool: Executor) -> None:
     for action_id, kind in OPENERS.items():
-        _register_opener(app, background, governance, action_id, kind)
+        # A trigger_id dies 3 s after the click: forms open on their own pool, not the background's.
+        _register_opener(app, modal_pool, governance, action_id, kind)
     for kind in (modals.WAIVE, modals.BARS, modals.EVALUATION):
         _register_submission(app, background, governance, kind)
 
@@ -75,4 +80,7 @@ def _register_submission(app: App, background: Executor, governance: Governance,
             return
         ack()
         if project_id is not None:
-            background.submit(governance.after_submission, project_id)
+            try:
+                background.submit(governance.after_submission, project_id)
+            except Busy:  # stored already; the thread catches up with the next change
+                log.warning("background pool full: project %s's thread redraws later", project_id)

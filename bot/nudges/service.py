@@ -45,7 +45,8 @@ PLAN_BATCH = 1000
 CLAIM_BATCH = 1000
 # A pass stops claiming after this long; the next pass (NUDGE_POLL_SECONDS) goes on.
 PASS_SECONDS = 60.0
-ANSWER_PASS_SECONDS = 5.0
+# Nudges a button click may send (its own project's only): a drift report's offer.
+ANSWER_BATCH = 5
 MAX_BACKOFF = timedelta(hours=1)
 # Slack errors that no retry fixes: pause the project's nudges until someone acts.
 PAUSING_ERRORS = {
@@ -155,12 +156,24 @@ class NudgeService:
             queries.store_next_due(session, changes)
             return len(due) == PLAN_BATCH
 
-    def _claim_batch(self, limit: int = CLAIM_BATCH) -> list[tuple[int, str]]:
-        """Lease up to `limit` nudges that are ready, in one statement; one token for the batch."""
+    def _send_ready(self, project_id: int) -> int:
+        """Send what this project has ready (a drift report's offer), and nothing of any other
+        project's: a button click's work stays bounded whatever else is due (the scheduler's
+        pass sends that)."""
+        claimed = self._claim_batch(ANSWER_BATCH, project_id=project_id)
+        return sum(self._deliver(nudge_id, token) for nudge_id, token in claimed)
+
+    def _claim_batch(
+        self, limit: int = CLAIM_BATCH, *, project_id: int | None = None
+    ) -> list[tuple[int, str]]:
+        """Lease up to `limit` nudges that are ready (only one project's, when given), in one
+        statement; one token for the batch."""
         now = self.clock()
         token = str(uuid.uuid4())
         with session_scope(self.engine) as session:
-            claimed = queries.claim_nudges(session, now=now, limit=limit, token=token, until=now + self.lease)
+            claimed = queries.claim_nudges(
+                session, now=now, limit=limit, token=token, until=now + self.lease, project_id=project_id
+            )
         return [(nudge_id, token) for nudge_id in claimed]
 
     def _deliver(self, nudge_id: int, token: str) -> bool:
@@ -287,6 +300,7 @@ class NudgeService:
             self._apply_answer(session, project, nudge, click, now)
             if click.answer is rules.Answer.START_REDISTILL:
                 start_cycle_from = project.id
+            project_id = project.id or 0
             message_ts, channel = nudge.ts, project.channel_id
             content = render.nudge_message(
                 self.template, self.workflow.project_view(session, project), _view(session, nudge)
@@ -301,7 +315,7 @@ class NudgeService:
         reply = None
         if start_cycle_from is not None:
             reply = self.workflow.start_cycle(start_cycle_from, click.user_id)
-        self.run_due(ANSWER_PASS_SECONDS)  # a drift report's offer goes out now (or next pass)
+        self._send_ready(project_id)  # a drift report's offer goes out now
         return reply
 
     def _apply_answer(

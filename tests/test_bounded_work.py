@@ -1,0 +1,139 @@
+"""Bounded work per request: the HTTP layer refuses early, health checks never wait on writers,
+a nudge answer touches its own project only, and a full background pool says so at once."""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import Session
+
+from bot.background import BUSY
+from bot.fake_slack import FakeSlack
+from bot.nudges import rules
+from bot.server import MAX_BODY_BYTES
+from storage import queries
+from tests.checklist_flow import replies_of
+from tests.conftest import OTHER_CHANNEL, PROJECT_CHANNEL
+from tests.support import TEAM, FakeClock, RunningBot, http
+
+MONDAY_10_UTC = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(MONDAY_10_UTC)
+
+
+def replies_to_user(fake: FakeSlack) -> list[str]:
+    return [response.body.get("text", "") for response in fake.responses]
+
+
+def nudges_in(fake: FakeSlack, channel: str) -> list[dict[str, object]]:
+    return [
+        m
+        for m in replies_of(fake, channel)
+        if (m.get("metadata") or {}).get("event_type") == "distill_nudge"  # type: ignore[union-attr]
+    ]
+
+
+# --- the HTTP layer -------------------------------------------------------------------------------
+
+
+def test_an_oversized_body_is_refused_by_waitress_before_it_is_read(bot: RunningBot) -> None:
+    """Only the headers are sent: a server that waits to read 50 MB never answers."""
+    with socket.create_connection(("127.0.0.1", bot.server.port), timeout=5) as connection:
+        connection.sendall(
+            b"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            + f"Content-Length: {50 * MAX_BODY_BYTES}\r\n\r\n".encode()
+        )
+        status_line = connection.recv(4096).split(b"\r\n", 1)[0]
+    assert b" 413 " in status_line, status_line
+
+
+def test_health_answers_while_another_writer_holds_the_sqlite_file(bot: RunningBot, sqlite_url: str) -> None:
+    writer = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")  # a long write transaction elsewhere
+        assert http("GET", bot.base_url + "/healthz", timeout=5).status == 200
+        writer.execute("ROLLBACK")
+    finally:
+        writer.close()
+
+
+# --- nudge answers -------------------------------------------------------------------------------
+
+
+def press(bot: RunningBot, fake: FakeSlack, channel: str, nudge: dict, answer: rules.Answer) -> None:  # type: ignore[type-arg]
+    actions = next(block for block in nudge["blocks"] if block["type"] == "actions")
+    button = next(e for e in actions["elements"] if e["action_id"] == f"nudge:{answer.key}")
+    payload = {
+        "type": "block_actions",
+        "user": {"id": "UALICE", "username": "ualice", "team_id": TEAM},
+        "team": {"id": TEAM, "domain": "fake"},
+        "channel": {"id": channel, "name": "x"},
+        "container": {"type": "message", "message_ts": nudge["ts"], "channel_id": channel},
+        "message": nudge,
+        "trigger_id": fake.new_trigger_id(),
+        "response_url": fake.new_response_url(),
+        "actions": [{**button, "block_id": actions["block_id"], "action_ts": "1.0"}],
+    }
+    assert bot.slack.interact(payload).status == 200
+    bot.settle()
+
+
+def test_a_nudge_answer_sends_nothing_for_other_projects(bot: RunningBot, fake_slack: FakeSlack) -> None:
+    fake_slack.set_channel(OTHER_CHANNEL, is_member=True)
+    bot.slack.command("start Router", channel=PROJECT_CHANNEL)
+    bot.settle()
+    bot.clock.advance(timedelta(days=3))
+    assert bot.run_nudges() == 1  # the router's stall reminder
+    [reminder] = nudges_in(fake_slack, PROJECT_CHANNEL)
+
+    bot.slack.command("start Ranker", channel=OTHER_CHANNEL)
+    bot.settle()
+    bot.clock.advance(timedelta(days=7))  # the ranker's stall reminder falls due, unsent
+    press(bot, fake_slack, PROJECT_CHANNEL, reminder, rules.Answer.SNOOZE_STALL)
+    assert nudges_in(fake_slack, OTHER_CHANNEL) == []  # the click went over its own nudge only
+    assert bot.run_nudges() >= 1  # the scheduler's pass sends it
+    assert len(nudges_in(fake_slack, OTHER_CHANNEL)) == 1
+
+
+# --- the background pool -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_pool_bot(fake_slack: FakeSlack, sqlite_url: str, clock: FakeClock) -> Iterator[RunningBot]:
+    running = RunningBot(fake_slack, sqlite_url, clock, background_queue=3)
+    yield running
+    running.stop()
+
+
+def test_a_full_background_pool_answers_busy_and_stores_nothing(
+    small_pool_bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    bot = small_pool_bot
+    channels = [f"C0BUSY{n}" for n in range(5)]
+    for channel in channels:
+        fake_slack.add_channel(channel, channel.lower())
+    held = fake_slack.hold("chat.postMessage")
+    try:
+        for channel in channels:  # three fill the pool (each waits on Slack), two find it full
+            assert bot.slack.command("start Busy", channel=channel).status == 200
+        assert fake_slack.wait_for_call("response_url", count=2)
+        assert replies_to_user(fake_slack) == [BUSY, BUSY]
+    finally:
+        held.set()
+    bot.settle()
+    with Session(bot.engine) as session:
+        started = [c for c in channels if queries.get_open_project(session, TEAM, c) is not None]
+    assert len(started) == 3
+    refused = next(c for c in channels if c not in started)
+    bot.slack.command("start Busy", channel=refused)  # a moment later there is room again
+    bot.settle()
+    with Session(bot.engine) as session:
+        assert queries.get_open_project(session, TEAM, refused) is not None
