@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from bot.checklist.template import Template, load_template
-from bot.fake_slack import FakeSlack
-from tests.support import RunningBot
+from bot.fake_slack import FakeSlack, payloads
+from tests.support import TEAM, RunningBot
 
 TEMPLATE: Template = load_template()
 
@@ -100,17 +100,16 @@ def press_button(
         if b["type"] == "actions" and any(e.get("action_id") == action_id for e in b["elements"])
     )
     button = next(e for e in actions["elements"] if e["action_id"] == action_id)
-    payload = {
-        "type": "block_actions",
-        "user": {"id": user, "username": user.lower(), "team_id": "T0001"},
-        "team": {"id": "T0001", "domain": "fake"},
-        "channel": {"id": channel, "name": "support-router"},
-        "container": {"type": "message", "message_ts": message["ts"], "channel_id": channel},
-        "message": message,
-        "trigger_id": bot.slack.fake.new_trigger_id(),
-        "response_url": bot.slack.fake.new_response_url(),
-        "actions": [{**button, "block_id": actions["block_id"], "action_ts": "1.0"}],
-    }
+    payload = payloads.block_actions_payload(
+        bot.slack.fake,
+        action=payloads.button_action(actions, button),
+        channel=channel,
+        user=user,
+        team=TEAM,
+        message=message,
+        message_ts=message["ts"],
+        thread_ts=message.get("thread_ts"),
+    )
     result = bot.slack.interact(payload)
     bot.settle()
     return result
@@ -120,29 +119,7 @@ def submit_view(bot: RunningBot, view: dict[str, Any], values: dict[str, str], u
     """Submit a modal as Slack does: the typed values in view.state, keyed by block id.
     `slice-N` stands for the evaluation form's Nth slice input as the form shows it."""
     values = {slice_input(view, key): value for key, value in values.items()}
-    state: dict[str, Any] = {}
-    for block in view["blocks"]:
-        if block["type"] != "input" or block["block_id"] not in values:
-            continue
-        element_type = block["element"]["type"]
-        value = values[block["block_id"]]
-        if element_type == "static_select":
-            entry: dict[str, Any] = {"type": element_type, "selected_option": {"value": value}}
-        elif element_type == "datepicker":
-            entry = {"type": element_type, "selected_date": value}
-        else:
-            entry = {"type": element_type, "value": value}
-        state[block["block_id"]] = {block["element"]["action_id"]: entry}
-    payload = {
-        "type": "view_submission",
-        "team": {"id": "T0001", "domain": "fake"},
-        "user": {"id": user, "username": user.lower(), "team_id": "T0001"},
-        "api_app_id": "A0DISTILL",
-        "trigger_id": bot.slack.fake.new_trigger_id(),
-        "view": {**view, "state": {"values": state}, "hash": "h"},
-        "response_urls": [],
-    }
-    result = bot.slack.interact(payload)
+    result = bot.slack.interact(payloads.view_submission_payload(bot.slack.fake, view, values, user, TEAM))
     bot.settle()
     return result
 

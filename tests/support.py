@@ -21,7 +21,8 @@ from sqlalchemy import create_engine, text
 
 from bot.app import DistillBot, build_bot, make_web_client
 from bot.core.config import Settings
-from bot.fake_slack import FakeSlack
+from bot.fake_slack import FakeSlack, payloads
+from bot.fake_slack.payloads import command_payload
 from bot.nudges.pacing import PostingPace
 from bot.server import HttpServer, make_wsgi_app
 from storage.engine import make_engine
@@ -199,24 +200,6 @@ class SlackSender:
         )
 
 
-def command_payload(fake: FakeSlack, text: str, channel: str, user: str, team: str) -> dict[str, str]:
-    return {
-        "token": "deprecated-verification-token",
-        "team_id": team,
-        "team_domain": "fake",
-        "channel_id": channel,
-        "channel_name": "support-router",
-        "user_id": user,
-        "user_name": user.lower(),
-        "command": "/distill",
-        "text": text,
-        "api_app_id": "A0DISTILL",
-        "is_enterprise_install": "false",
-        "response_url": fake.new_response_url(),
-        "trigger_id": fake.new_trigger_id(),
-    }
-
-
 def click_payload(
     fake: FakeSlack,
     message: dict[str, Any],
@@ -226,42 +209,23 @@ def click_payload(
     user: str,
     team: str,
 ) -> dict[str, Any]:
+    """A tick (or untick) of one item's checkbox on `message` as the user's client shows it."""
     block = next(
         block
         for block in message["blocks"]
         if (block.get("accessory") or {}).get("action_id") == f"item:{item_key}"
     )
     checkboxes = block["accessory"]
-    return {
-        "type": "block_actions",
-        "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": team},
-        "api_app_id": "A0DISTILL",
-        "token": "deprecated-verification-token",
-        "container": {
-            "type": "message",
-            "message_ts": message["ts"],
-            "channel_id": channel,
-            "is_ephemeral": False,
-            "thread_ts": message.get("thread_ts"),
-        },
-        "trigger_id": fake.new_trigger_id(),
-        "team": {"id": team, "domain": "fake"},
-        "enterprise": None,
-        "is_enterprise_install": False,
-        "channel": {"id": channel, "name": "support-router"},
-        "message": message,
-        "state": {"values": {}},
-        "response_url": fake.new_response_url(),
-        "actions": [
-            {
-                "type": "checkboxes",
-                "action_id": checkboxes["action_id"],
-                "block_id": block["block_id"],
-                "selected_options": [checkboxes["options"][0]] if selected else [],
-                "action_ts": f"{time.time():.6f}",
-            }
-        ],
-    }
+    return payloads.block_actions_payload(
+        fake,
+        action=payloads.checkbox_action(block, checkboxes, [checkboxes["options"][0]] if selected else []),
+        channel=channel,
+        user=user,
+        team=team,
+        message=message,
+        message_ts=message["ts"],
+        thread_ts=message.get("thread_ts"),
+    )
 
 
 def settings_for(fake: FakeSlack, database_url: str, **overrides: Any) -> Settings:
