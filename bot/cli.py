@@ -1,4 +1,5 @@
-"""`distill-bot`: run the bot (HTTP or Socket Mode) or apply database migrations."""
+"""`distill-bot`: run the bot (HTTP or Socket Mode), apply database migrations, or try it all
+in a browser without Slack (`distill-bot playground`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -26,18 +28,27 @@ from storage.migrate import upgrade
 log = logging.getLogger("bot")
 
 EXIT_CONFIG = 2
+PLAYGROUND_HINT = "To try Distill Bot without Slack, run: distill-bot playground"
+PLAYGROUND_PORT = 3000
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="distill-bot", description=__doc__)
-    parser.add_argument("command", nargs="?", default="run", choices=["run", "migrate"])
+    parser.add_argument("command", nargs="?", default="run", choices=["run", "migrate", "playground"])
+    parser.add_argument(
+        "--db", type=Path, help="playground: its SQLite file (default ./distill-playground.db)"
+    )
+    parser.add_argument("--port", type=int, default=PLAYGROUND_PORT, help="playground: the page's port")
     args = parser.parse_args(argv)
+    if args.command == "playground":
+        return _run_playground(args.db, args.port)
 
     try:
         settings = load_settings()
         template = load_template(settings.checklist_file)
     except (ConfigError, TemplateError) as error:
-        print(f"distill-bot: configuration error: {error}", file=sys.stderr)
+        hint = f". {PLAYGROUND_HINT}" if "SLACK_BOT_TOKEN: Field required" in str(error) else ""
+        print(f"distill-bot: configuration error: {error}{hint}", file=sys.stderr)
         return EXIT_CONFIG
     configure_logging(settings.log_level, *_secrets(settings))
 
@@ -62,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     return _run_http(bot, settings)
 
 
-def _start_background_work(bot: DistillBot, settings: Settings) -> BackgroundScheduler:
+def start_background_work(bot: DistillBot, settings: Settings) -> BackgroundScheduler:
     # Finish anything a previous run left half-posted, without delaying start-up.
     threading.Thread(target=bot.workflow.slack_sync.repair, name="repair", daemon=True).start()
     return start_nudge_scheduler(bot.nudges, settings.nudge_poll_seconds, bot.governance.expire_waivers)
@@ -80,7 +91,7 @@ def _run_http(bot: DistillBot, settings: Settings) -> int:
         )
         return 1
     _stop_on_sigterm(_exit_serving)
-    scheduler = _start_background_work(bot, settings)
+    scheduler = start_background_work(bot, settings)
     log.info("serving Slack requests on http://%s:%s%s", settings.host, server.port, EVENTS_PATH)
     try:
         server.serve_forever()
@@ -100,11 +111,31 @@ def _run_socket_mode(bot: DistillBot, settings: Settings) -> int:
     _stop_on_sigterm(stopped.set)
     handler.connect()
     log.info("connected to Slack in Socket Mode")
-    scheduler = _start_background_work(bot, settings)
+    scheduler = start_background_work(bot, settings)
     with contextlib.suppress(KeyboardInterrupt):
         stopped.wait()
     scheduler.shutdown(wait=False)
     handler.close()
+    return 0
+
+
+def _run_playground(database: Path | None, port: int) -> int:
+    from bot.playground.workspace import Playground, default_database
+
+    configure_logging("WARNING")
+    database = (database or default_database()).resolve()
+    try:
+        playground = Playground(database, port=port)
+    except OSError as error:
+        print(
+            f"distill-bot: cannot listen on 127.0.0.1:{port} ({error.strerror}); try --port", file=sys.stderr
+        )
+        return 1
+    _stop_on_sigterm(_exit_serving)
+    print(f"Distill Bot playground: open {playground.url} in your browser (Ctrl+C stops it).", flush=True)
+    print(f"Its data is kept in {database}; run it again to continue.", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        playground.serve_forever()
     return 0
 
 

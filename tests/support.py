@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import threading
 import time
@@ -127,8 +125,7 @@ class HttpResult:
 
 
 def sign(body: bytes, timestamp: int, secret: str = SIGNING_SECRET) -> str:
-    base = b"v0:" + str(timestamp).encode() + b":" + body
-    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return payloads.sign(body, timestamp, secret)
 
 
 def http(

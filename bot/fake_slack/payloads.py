@@ -7,6 +7,8 @@ buttons, `view_submission`, and Events API callbacks.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 import uuid
 from typing import Any
@@ -17,6 +19,12 @@ Json = dict[str, Any]
 
 # The token field Slack still sends; apps must not rely on it (they verify signatures instead).
 DEPRECATED_TOKEN = "deprecated-verification-token"
+
+
+def sign(body: bytes, timestamp: int | str, secret: str) -> str:
+    """`X-Slack-Signature` for a request body sent at `timestamp`, with the app's signing secret."""
+    base = b"v0:" + str(timestamp).encode() + b":" + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
 
 
 def command_payload(

@@ -23,7 +23,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.parser import BytesParser
@@ -251,6 +251,7 @@ class FakeSlack:
         self._delays: dict[str, float] = {}
         self._last_ts_micros = 0
         self._serial = 0
+        self._observers: list[Callable[[Call | ResponseUrlPost], None]] = []
 
         self._http: ThreadingHTTPServer | None = None
         self._http_thread: threading.Thread | None = None
@@ -472,6 +473,41 @@ class FakeSlack:
         with self._lock:
             return list(self._warnings)
 
+    def observe(self, observer: Callable[[Call | ResponseUrlPost], None]) -> None:
+        """Call `observer` with every answered Web API call and response_url post, in order, under
+        the fake's lock (so it may read the fake's state, and must be quick)."""
+        with self._lock:
+            self._observers.append(observer)
+
+    def _notify(self, event: Call | ResponseUrlPost) -> None:
+        for observer in self._observers:
+            observer(event)
+
+    # ==============================================================================================
+    # a workspace that outlives the process (the playground keeps it in its database)
+    # ==============================================================================================
+
+    def snapshot(self) -> Json:
+        """The workspace (channels, users, messages) as JSON, for `restore` in a later process."""
+        with self._lock:
+            return {
+                "channels": [asdict(channel) for channel in self._channels.values()],
+                "users": [asdict(user) for user in self._users.values()],
+                "messages": copy.deepcopy(self._messages),
+                "last_ts_micros": self._last_ts_micros,
+                "serial": self._serial,
+            }
+
+    def restore(self, state: Json) -> None:
+        with self._lock:
+            for channel in state.get("channels", []):
+                self._channels[channel["id"]] = Channel(**channel)
+            for user in state.get("users", []):
+                self._users[user["id"]] = User(**user)
+            self._messages.update(copy.deepcopy(state.get("messages", {})))
+            self._last_ts_micros = max(self._last_ts_micros, int(state.get("last_ts_micros", 0)))
+            self._serial = max(self._serial, int(state.get("serial", 0)))
+
     # ==============================================================================================
     # fault injection
     # ==============================================================================================
@@ -593,6 +629,7 @@ class FakeSlack:
         with self._progress:
             self._calls.append(Call(method, copy.deepcopy(args), copy.deepcopy(body), status, arrived_at))
             self._answered[method] += 1
+            self._notify(self._calls[-1])
             self._progress.notify_all()
         return status, headers, body
 
@@ -1197,6 +1234,7 @@ class FakeSlack:
             error = None if answer.get("ok") else answer.get("error")
             self._responses.append(ResponseUrlPost(token, copy.deepcopy(body), status, error))
             self._answered["response_url"] += 1
+            self._notify(self._responses[-1])
             self._progress.notify_all()
         return status, answer
 

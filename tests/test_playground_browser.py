@@ -1,0 +1,262 @@
+"""`distill-bot playground` in headless Chromium: the page is the Slack client, the bot is real.
+
+Every step saves a screenshot under tests/artifacts/playground/ (kept by CI as an artifact).
+Chromium is Debian's (/usr/bin/chromium), driven by Playwright's Python package; nothing is
+downloaded. Without them the tests skip locally and fail in CI (`CI` set), like PostgreSQL's.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.checklist.template import load_template
+from bot.playground.workspace import Playground
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).parent / "artifacts" / "playground"
+# A Wednesday morning: working hours, so nudges go out when they come due.
+WEDNESDAY_MORNING = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+TEMPLATE = load_template()
+PHASE_1 = [item.title for item in TEMPLATE.phase(1).items]
+WAIT_MS = 20_000
+
+try:
+    from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+except ImportError:  # pragma: no cover - depends on the machine
+    sync_playwright = None  # type: ignore[assignment]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if sync_playwright is None or not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("the browser tests need Playwright's Python package and /usr/bin/chromium in CI")
+        pytest.skip("Playwright or /usr/bin/chromium is missing (.ci/run installs both)")
+    expect.set_options(timeout=WAIT_MS)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def playground(tmp_path: Path) -> Iterator[Playground]:
+    running = Playground(tmp_path / "playground.db", start=WEDNESDAY_MORNING).start()
+    yield running
+    running.stop()
+    assert running.fake.warnings == [], "the bot did something Slack accepts but that is almost surely a bug"
+
+
+@pytest.fixture
+def page(browser: Browser, playground: Playground, request: pytest.FixtureRequest) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1440, "height": 960})
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    opened.goto(playground.url)
+    yield opened
+    context.close()
+    assert errors == [], f"the page threw: {errors}"
+
+
+class Steps:
+    """Screenshots named after the test and numbered in order."""
+
+    def __init__(self, page: Page, test_name: str) -> None:
+        self.page = page
+        self.folder = ARTIFACTS / test_name
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for old in self.folder.glob("*.png"):
+            old.unlink()
+        self.count = 0
+
+    def shot(self, what: str) -> Path:
+        self.count += 1
+        path = self.folder / f"{self.count:02d}-{what}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+
+@pytest.fixture
+def steps(page: Page, request: pytest.FixtureRequest) -> Steps:
+    return Steps(page, request.node.name)
+
+
+# --- what a person does on the page --------------------------------------------------------------
+
+
+def act_as(page: Page, name: str) -> None:
+    page.get_by_test_id("person").select_option(value="U" + name.upper())
+
+
+def type_in_box(page: Page, text: str) -> None:
+    page.get_by_test_id("composer").fill(text)
+    page.get_by_test_id("composer").press("Enter")
+
+
+def start_project(page: Page, name: str = "Support-ticket router") -> None:
+    type_in_box(page, f"/distill start {name}")
+    expect(page.locator("#messages .bk-header", has_text=f"Distillation: {name}")).to_be_visible()
+    page.locator("#messages .replies").first.click()
+    expect(thread(page).locator(".bk-header", has_text="Phase 1 of 7")).to_be_visible()
+
+
+def thread(page: Page) -> Locator:
+    return page.get_by_test_id("thread")
+
+
+def item_row(page: Page, title: str) -> Locator:
+    return thread(page).locator(".bk-section", has=page.locator("b", has_text=title))
+
+
+def tick(page: Page, title: str, who: str) -> None:
+    row = item_row(page, title)
+    row.locator("input[type=checkbox]").click()
+    # The bot redraws the phase message from the database: the tick shows who made it (in the
+    # phase's summary once it was the last one).
+    expect(row.or_(summary_row(page, title))).to_contain_text(f"@{who}")
+
+
+def summary_row(page: Page, title: str) -> Locator:
+    return thread(page).locator(".bk-section", has_text=f"✅ {title}")
+
+
+def ephemerals(page: Page) -> Locator:
+    return page.locator(".message.ephemeral")
+
+
+def tick_phase_one(page: Page) -> None:
+    act_as(page, "Alice")
+    for title in PHASE_1[:3]:
+        tick(page, title, "Alice")
+    act_as(page, "Bob")
+    for title in PHASE_1[3:]:
+        tick(page, title, "Bob")
+    expect(thread(page).locator(".bk-header", has_text="Phase 2 of 7")).to_be_visible()
+
+
+# --- the tests -------------------------------------------------------------------------------------
+
+
+def test_a_person_starts_a_project_from_the_message_box(page: Page, steps: Steps) -> None:
+    steps.shot("empty-channel")
+    start_project(page)
+    parent = page.locator("#messages .message").first
+    expect(parent).to_contain_text("Phase 1 of 7: Scoping and Justification")
+    expect(parent).to_contain_text("Started by @Alice")
+    expect(thread(page).locator("input[type=checkbox]")).to_have_count(len(PHASE_1))
+    steps.shot("project-started")
+
+
+def test_two_people_tick_phase_one_and_phase_two_opens(
+    page: Page, steps: Steps, playground: Playground
+) -> None:
+    start_project(page)
+    act_as(page, "Alice")
+    for title in PHASE_1[:3]:
+        tick(page, title, "Alice")
+    steps.shot("alice-ticked-three")
+    act_as(page, "Bob")
+    for title in PHASE_1[3:]:
+        tick(page, title, "Bob")
+    expect(thread(page).locator(".bk-header", has_text="Phase 1 of 7: Scoping and Justification (complete)"))
+    expect(thread(page).locator(".bk-header", has_text="Phase 2 of 7")).to_be_visible()
+    expect(thread(page)).to_contain_text("Phase 1 complete")
+    expect(page.locator("#messages .message").first).to_contain_text("Phase 2 of 7")
+    steps.shot("phase-two-open")
+    ticks = [call for call in playground.fake.calls_to("chat.update") if call.ok]
+    assert ticks, "the page's clicks reached the bot, which redrew its messages through the Web API"
+
+
+def test_acting_on_a_locked_item_is_refused_to_that_person_only(page: Page, steps: Steps) -> None:
+    start_project(page)
+    tick_phase_one(page)
+    # Bob (no owner) tries a Phase 2 item whose number is not recorded: the gate stays shut.
+    first_bar_item = TEMPLATE.phase(2).items[0].title
+    item_row(page, first_bar_item).locator("input[type=checkbox]").click()
+    refusal = ephemerals(page).filter(has_text="Record success bars")
+    expect(refusal).to_be_visible()
+    expect(refusal).to_contain_text("Only visible to you")
+    expect(item_row(page, first_bar_item).locator("input[type=checkbox]")).not_to_be_checked()
+    thread(page).get_by_role("button", name="Waive an item…").click()
+    expect(ephemerals(page).filter(has_text="Only the project's owners may waive items")).to_be_visible()
+    steps.shot("refusals-shown-to-bob")
+    act_as(page, "Alice")
+    expect(ephemerals(page)).to_have_count(0)
+    steps.shot("alice-sees-none-of-them")
+
+
+def test_a_form_shows_field_errors_then_accepts_valid_values(page: Page, steps: Steps) -> None:
+    start_project(page)
+    tick_phase_one(page)
+    act_as(page, "Alice")
+    thread(page).get_by_role("button", name="Record success bars").click()
+    modal = page.get_by_role("dialog")
+    expect(modal).to_contain_text("Overall threshold")
+    steps.shot("form-open")
+    modal.get_by_label("Quality metric").fill("accuracy")
+    modal.get_by_label("Overall threshold").fill("very high")
+    modal.get_by_role("button", name=re.compile("^(Save|Record|Submit)")).click()
+    error = modal.locator(".bk-input.has-error", has_text="Overall threshold")
+    expect(error).to_contain_text("is not a number")
+    steps.shot("field-error")
+    modal.get_by_label("Overall threshold").fill("0.9")
+    modal.get_by_label("Per-slice bars").fill(
+        "billing | accuracy | 0.85 | critical\nsmalltalk | accuracy | 0.7"
+    )
+    modal.get_by_role("button", name=re.compile("^(Save|Record|Submit)")).click()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    expect(thread(page)).to_contain_text("Recorded bars: accuracy ≥ 0.9")
+    steps.shot("bars-recorded")
+
+
+def test_moving_the_clock_brings_a_stall_reminder(page: Page, steps: Steps) -> None:
+    start_project(page)
+    tick(page, PHASE_1[0], "Alice")
+    expect(page.get_by_test_id("clock-now")).to_contain_text("Wed 25 Nov 2026")
+    steps.shot("before")
+    page.get_by_test_id("clock-day").click()
+    expect(page.get_by_test_id("clock-now")).to_contain_text("Thu 26 Nov 2026")
+    expect(thread(page)).not_to_contain_text("has had no tick for a while")
+    page.get_by_test_id("clock-week").click()
+    expect(page.get_by_test_id("clock-now")).to_contain_text("Thu 3 Dec 2026")
+    reminder = thread(page).locator(".message", has_text="has had no tick for a while")
+    expect(reminder).to_be_visible()
+    expect(reminder).to_contain_text(PHASE_1[1])
+    expect(reminder.get_by_role("button", name="Snooze 1 day")).to_be_visible()
+    reminder.scroll_into_view_if_needed()
+    steps.shot("stall-reminder")
+
+
+def test_the_page_shows_user_text_as_text(page: Page, steps: Steps) -> None:
+    hostile = "<img src=x onerror=window.pwned=1> *b* & <!here> <https://evil.example|x>"
+    start_project(page, hostile)
+    header = page.locator("#messages .bk-header").first
+    expect(header).to_have_text(f"Distillation: {hostile}")
+    context = page.locator("#messages .bk-context").first
+    expect(context).to_contain_text("Started by @Alice")
+    assert page.locator("#messages img, #thread img").count() == 0
+    assert page.locator("a[href^='https://evil']").count() == 0
+    assert page.evaluate("window.pwned === undefined")
+    steps.shot("hostile-name")
+
+
+def _texts(values: list[Any]) -> list[str]:
+    return [str(value) for value in values]
