@@ -33,7 +33,7 @@ from bot.core.config import Settings
 from bot.fake_slack import Call, FakeSlack, ResponseUrlPost, payloads
 from bot.playground.clock import MovableClock
 from bot.playground.store import PlaygroundStore
-from bot.rendering.messages import escape
+from bot.rendering.mrkdwn import escape
 from bot.server import EVENTS_PATH, HttpServer, make_wsgi_app
 from storage.engine import make_engine
 from storage.migrate import upgrade
