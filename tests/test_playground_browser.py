@@ -196,7 +196,7 @@ def test_acting_on_a_locked_item_is_refused_to_that_person_only(page: Page, step
     expect(refusal).to_contain_text("Only visible to you")
     expect(item_row(page, first_bar_item).locator("input[type=checkbox]")).not_to_be_checked()
     thread(page).get_by_role("button", name="Waive an item…").click()
-    expect(ephemerals(page).filter(has_text="Only the project's owners may waive items")).to_be_visible()
+    expect(ephemerals(page).filter(has_text="Only the project's owners may waive")).to_be_visible()
     steps.shot("refusals-shown-to-bob")
     act_as(page, "Alice")
     expect(ephemerals(page)).to_have_count(0)
