@@ -194,7 +194,15 @@ class Playground:
             self._lock.wait_for(lambda: self._waiting == 0, timeout=5)
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
-        self.server.shutdown()
+        # A page's request that was answered just now may still be writing when the server
+        # closes; waitress then logs a traceback for a reply nobody waits for any more.
+        waitress_log = logging.getLogger("waitress")
+        level = waitress_log.level
+        waitress_log.setLevel(logging.CRITICAL)
+        try:
+            self.server.shutdown()
+        finally:
+            waitress_log.setLevel(level)
         for thread in self._threads:
             thread.join(timeout=10)
         self.save()
