@@ -246,12 +246,15 @@ def test_moving_the_clock_brings_a_stall_reminder(page: Page, steps: Steps) -> N
 
 
 def test_the_page_shows_user_text_as_text(page: Page, steps: Steps) -> None:
-    hostile = "<img src=x onerror=window.pwned=1> *b* & <!here> <https://evil.example|x>"
+    hostile = "<img src=x onerror=window.pwned=1> & <!here> <https://evil.example|x>"
     start_project(page, hostile)
     header = page.locator("#messages .bk-header").first
     expect(header).to_have_text(f"Distillation: {hostile}")
     context = page.locator("#messages .bk-context").first
     expect(context).to_contain_text("Started by @Alice")
+    type_in_box(page, "/distill status")  # the name again, this time inside mrkdwn
+    expect(ephemerals(page)).to_contain_text(hostile)
+    assert ephemerals(page).locator(".mention").count() == 0, "no @here ping drawn"
     assert page.locator("#messages img, #thread img").count() == 0
     assert page.locator("a[href^='https://evil']").count() == 0
     assert page.evaluate("window.pwned === undefined")
