@@ -15,7 +15,9 @@ from tests.checklist_flow import (
     block_text,
     fill_form,
     phase_messages,
+    press_button,
     replies_of,
+    submit_view,
     tick_phase,
 )
 from tests.conftest import PROJECT_CHANNEL
@@ -104,3 +106,32 @@ def test_a_message_not_posted_yet_still_holds_the_thread_in_order(
     done_at = next(i for i, text in enumerate(texts) if "Phase 2 complete" in text)
     bars_at = next(i for i, text in enumerate(texts) if "Committed success bars" in text)
     assert done_at < bars_at and len(phase_messages(fake_slack, CH)) == 3
+
+
+def test_a_refused_redraw_is_reported_until_a_change_redraws_it(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    last = _all_but_the_last_tick_of_phase_two(bot, fake_slack)
+    _tick(bot, fake_slack, last)
+    [committed] = [m for m in replies_of(fake_slack, CH) if "Committed success bars" in block_text(m)]
+
+    def amend(threshold: str) -> None:
+        press_button(bot, CH, fake_slack.message(CH, committed["ts"]), "bars:open")
+        values = {**PASSING_BARS, "quality_threshold": threshold, "reason": "Label noise"}
+        assert submit_view(bot, fake_slack.views[-1], values).status == 200
+
+    # An amendment redraws the parent, Phase 2 and the bars; Slack refuses every one of them.
+    updates = len(fake_slack.calls_to("chat.update"))
+    fake_slack.fail("chat.update", error="invalid_blocks", times=3)
+    amend("0.88")
+    assert len(fake_slack.calls_to("chat.update")) == updates + 3
+    assert "accuracy ≥ 0.88" not in block_text(fake_slack.message(CH, committed["ts"]))
+    status = _status(bot, fake_slack)
+    assert "Slack refused the committed success bars (`invalid_blocks`)" in status
+    assert "shows an older version of it" in status
+    bot.bot.workflow.slack_sync.repair()  # the same content is not sent again
+    assert len(fake_slack.calls_to("chat.update")) == updates + 3
+
+    amend("0.87")  # what it shows changed: drawn again, and the note goes
+    assert "accuracy ≥ 0.87" in block_text(fake_slack.message(CH, committed["ts"]))
+    assert "Slack refused" not in _status(bot, fake_slack)
