@@ -80,3 +80,33 @@ def test_a_slice_and_a_metric_named_to_ping_the_channel_and_plant_a_link_stay_te
         )
     }
     assert planted == {}
+
+
+def test_slash_command_text_quoted_back_stays_text(bot: RunningBot, fake_slack: FakeSlack) -> None:
+    bot.slack.command("start Router")
+    bot.settle()
+    # What Slack sends (should_escape): mentions and links as control sequences, a typed `<` as `&lt;`.
+    unknown = bot.slack.command("<!channel>").json()["text"]
+    quoted = [unknown]
+    for typed in (
+        "schedule drift every <!channel>",
+        "schedule drift at <!here>",
+        "timezone <https://evil.example|re-authenticate>",
+        "timezone &lt;!everyone&gt;",
+    ):
+        bot.slack.command(typed)
+        bot.settle()
+        quoted.append(fake_slack.responses[-1].body["text"])
+    for hostile, answer in zip(
+        [
+            "&lt;!channel&gt;",
+            "&lt;!channel&gt;",
+            "&lt;!here&gt;",
+            "&lt;https://evil.example|",
+            "&lt;!everyone&gt;",
+        ],
+        quoted,
+        strict=True,
+    ):
+        assert hostile in answer, "the reply quotes what was typed, as text"
+        assert planted_sequences(answer) == [] and unescaped_ampersands(answer) == []

@@ -26,7 +26,9 @@ def register(
 ) -> None:
     @app.command(COMMAND)
     def distill(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
-        text = str(command.get("text") or "").strip()
+        # Slack sends & < > escaped (should_escape): read the text as typed, once, here; every
+        # reply that quotes it escapes it again (rendering.mrkdwn.escape).
+        text = html.unescape(str(command.get("text") or "")).strip()
         subcommand, _, argument = text.partition(" ")
         subcommand = subcommand.lower()
         if subcommand in {"", "help"}:
@@ -57,7 +59,7 @@ def register(
                 channel_id=channel_id,
                 channel_name=str(command.get("channel_name") or ""),
                 user_id=user_id,
-                name=html.unescape(argument),  # the command escapes & < > (should_escape)
+                name=argument,
             )
             return workflow.start(start)
 
