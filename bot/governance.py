@@ -244,7 +244,9 @@ class Governance:
         now: datetime,
     ) -> modals.Errors:
         amending = project.bars_committed_at is not None
-        parsed, errors = modals.parse_bars(view, amending=amending)
+        current = queries.current_bars(session, project.id or 0)
+        bars_id = (current[0].id or 0) if current else 0
+        parsed, errors = modals.parse_bars(view, amending=amending, bars_id=bars_id)
         if parsed is None:
             return errors
         bars = SuccessBars(

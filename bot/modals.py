@@ -217,7 +217,9 @@ def bars_modal(project_id: int, current: BarsView | None, *, amending: bool) -> 
             _text_input("reason", "Why amend the committed bars?", multiline=True, max_length=REASON_LENGTH)
         )
     title = "Amend success bars" if amending else "Record success bars"
-    return _modal(BARS, title, "Save", blocks, {"project_id": project_id})
+    # What it was drawn from: a submission after the bars changed, or after Phase 2 passed, is refused.
+    meta = {"project_id": project_id, "bars_id": current.bars_id if current else 0, "amending": amending}
+    return _modal(BARS, title, "Save", blocks, meta)
 
 
 def evaluation_modal(project_id: int, bars: BarsView) -> View:
@@ -303,7 +305,11 @@ def _number(text: str, block_id: str, errors: Errors, *, required: bool) -> floa
     return number
 
 
-def parse_bars(view: View, *, amending: bool) -> tuple[BarsInput | None, Errors]:
+def parse_bars(view: View, *, amending: bool, bars_id: int) -> tuple[BarsInput | None, Errors]:
+    """A submission of the bars form; `bars_id` is the recording in force now (0: none yet)."""
+    drawn_from = metadata(view)
+    if drawn_from.get("bars_id") != bars_id or drawn_from.get("amending") != amending:
+        return None, {"quality_metric": BARS_CHANGED}
     errors: Errors = {}
     metric = _value(view, "quality_metric")
     if not metric:

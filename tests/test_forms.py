@@ -193,3 +193,31 @@ def test_a_failure_while_storing_a_submission_is_answered_in_the_form(
     ]
     assert list(answer["errors"]) == ["overall"], "shown under the form's first input"
     assert stored_scores(bot) == []
+
+
+def test_a_bars_form_opened_before_the_bars_changed_is_refused_in_the_form(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    to_phase(bot, fake_slack, 2)
+    press_button(bot, CH, phase(fake_slack, 2), "bars:open", user="UALICE")
+    alices = fake_slack.views[-1]
+    press_button(bot, CH, phase(fake_slack, 2), "bars:open", user="UBOB")
+    bobs = fake_slack.views[-1]
+    assert submit_view(bot, alices, PASSING_BARS, user="UALICE").body == ""
+    answer = submit_view(bot, bobs, {**PASSING_BARS, "quality_threshold": "0.5"}, user="UBOB").json()
+    assert answer == {"response_action": "errors", "errors": {"quality_metric": modals.BARS_CHANGED}}
+    bars = stored_bars(bot)
+    assert bars is not None and bars[0].quality_threshold == 0.9, "Alice's bars stand"
+
+
+def test_a_bars_form_opened_before_phase_two_passed_is_refused_in_the_form(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    to_phase(bot, fake_slack, 2)
+    press_button(bot, CH, phase(fake_slack, 2), "bars:open")
+    before_commit = fake_slack.views[-1]
+    tick_phase(bot, fake_slack, CH, 2)  # records the bars and passes Phase 2: they are committed
+    answer = submit_view(bot, before_commit, {**PASSING_BARS, "quality_threshold": "0.5"}).json()
+    assert answer == {"response_action": "errors", "errors": {"quality_metric": modals.BARS_CHANGED}}
+    bars = stored_bars(bot)
+    assert bars is not None and bars[0].quality_threshold == 0.9 and bars[0].amendment_reason is None

@@ -166,7 +166,7 @@ def committed_bars(draw: st.DrawFn) -> BarsView | None:
         "gap": draw(st.one_of(st.just(""), NUMBERS)),
         "reason": draw(typed(modals.REASON_LENGTH)),
     }
-    parsed, _ = modals.parse_bars(form(values), amending=True)
+    parsed, _ = modals.parse_bars(form(values, {"bars_id": 6, "amending": True}), amending=True, bars_id=6)
     if parsed is None:
         return None
     stored = tuple(replace(s, bar_id=n + 1) for n, s in enumerate(parsed.slices))
@@ -386,7 +386,8 @@ def test_every_modal_fits_slack_and_the_amend_form_gives_back_what_is_stored(
     prefilled = {
         b["block_id"]: b["element"].get("initial_value", "") for b in amend["blocks"] if b["type"] == "input"
     }
-    parsed, errors = modals.parse_bars(form({**prefilled, "reason": "unchanged"}), amending=True)
+    resubmitted = form({**prefilled, "reason": "unchanged"}, modals.metadata(amend))
+    parsed, errors = modals.parse_bars(resubmitted, amending=True, bars_id=bars.bars_id)
     assert errors == {} and parsed is not None
     assert parsed.quality_threshold == bars.quality_threshold
     assert [(s.name, s.metric, s.threshold, s.critical) for s in parsed.slices] == [
