@@ -193,3 +193,25 @@ def test_sent_length_counts_the_escapes_slack_sends() -> None:
     assert sent_length("a & b") == 5 + 4  # &amp;
     assert sent_length("<b>") == 3 + 6  # &lt; and &gt;
     assert sent_length("<&>") == 3 + 4 + 6
+
+
+def test_items_of_passed_phases_that_count_no_more_are_reopened() -> None:
+    phase_one = {item.key for item in TEMPLATE.phase(1).items}
+    phase_two = {item.key for item in TEMPLATE.phase(2).items}
+    at_three = gate.Standing(3, shipped=False)
+    # A waiver on Phase 1's first item ended: not done, never ticked -> open again.
+    done = (phase_one | phase_two) - {"narrow-task"}
+    assert gate.reopened_items(TEMPLATE, at_three, ticked=done, done=done) == {"narrow-task"}
+    # Ticked items are not reopened even when their evidence no longer counts; open phases never are.
+    assert gate.reopened_items(TEMPLATE, at_three, ticked=phase_one | phase_two, done=done) == set()
+    assert gate.reopened_items(TEMPLATE, gate.Standing(1, shipped=False), ticked=set(), done=set()) == set()
+    # Once shipped, every phase has passed, the last one included.
+    everything = {item.key for phase in TEMPLATE.phases for item in phase.items}
+    last = TEMPLATE.phase(7).items[-1].key
+    shipped = gate.Standing(7, shipped=True)
+    assert gate.reopened_items(TEMPLATE, shipped, ticked=everything - {last}, done=everything - {last}) == {
+        last
+    }
+    assert gate.reopened_items(TEMPLATE, gate.Standing(7, shipped=False), set(), set()) == {
+        item.key for number in range(1, 7) for item in TEMPLATE.phase(number).items
+    }
