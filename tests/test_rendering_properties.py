@@ -347,6 +347,25 @@ AMPERSANDS = "&" * 57
         ),
     )
 )
+@example(  # found by this test: every item of the heaviest phase waived, until a date, reasons at their limit
+    (
+        TEMPLATES[1],
+        render.ProjectView(
+            project_id=999_999_999_999,
+            name="&",
+            started_by=USERS[0],
+            started_at=WHEN,
+            current_phase=1,
+            shipped=False,
+            version=999_999_999_999,
+            waivers={
+                item.key: render.WaiverView(USERS[1], WHEN, "&" * modals.REASON_LENGTH, WHEN)
+                for item in TEMPLATES[1].phase(1).items
+            },
+            counted_keys=frozenset(),
+        ),
+    )
+)
 def test_every_message_fits_slack_and_plants_nothing(state: tuple[Template, render.ProjectView]) -> None:
     template, view = state
     drawn = every_message(template, view)
