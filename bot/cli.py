@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def start_background_work(bot: DistillBot, settings: Settings) -> BackgroundScheduler:
     # Finish anything a previous run left half-posted, without delaying start-up.
+    bot.workflow.slack_sync.release_redraw_claims()
     threading.Thread(target=bot.workflow.slack_sync.repair, name="repair", daemon=True).start()
     return start_nudge_scheduler(bot.nudges, settings.nudge_poll_seconds, bot.governance.expire_waivers)
 

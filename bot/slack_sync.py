@@ -190,6 +190,16 @@ class SlackSync:
             elif message.rendered_version < message.wanted_version:
                 self._redraw(message.id or 0)
 
+    def release_redraw_claims(self) -> None:
+        """At start-up: a process that died while holding a redraw claim would otherwise keep
+        that message from being redrawn until the claim runs out. Releasing a live replica's
+        claim costs at most one extra chat.update: `record_redrawn` notices the takeover and
+        the message is drawn again, ending at what is stored."""
+        with session_scope(self.engine) as session:
+            released = queries.release_all_redraw_claims(session)
+        if released:
+            log.info("released %s redraw claim(s) left by an earlier run", released)
+
     def repair(self) -> int:
         """Sync every project whose messages lag the database (after a restart or a Slack outage)."""
         with session_scope(self.engine) as session:

@@ -293,6 +293,16 @@ def release_redraw(session: Session, message_id: int, *, claimed_at: datetime) -
     )
 
 
+def release_all_redraw_claims(session: Session) -> int:
+    """Let go of every redraw claim (at start-up). Returns how many were held."""
+    result = session.execute(
+        update(PostedMessage)
+        .where(col(PostedMessage.redraw_claimed_at).is_not(None))
+        .values(redraw_claimed_at=None)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 def record_refused(session: Session, message_id: int, *, reason: str, version: int) -> None:
     """Slack refused this message, drawn at `version`, for good: no retry of the same content."""
     session.execute(
