@@ -444,6 +444,35 @@ def test_update_errors(client: WebClient, fake: FakeSlack) -> None:
     assert slack_error(lambda: client.chat_update(channel="CPUB", ts=ts, text="x"))["error"] == "is_inactive"
 
 
+def test_delete_removes_only_the_bots_own_messages(client: WebClient, fake: FakeSlack) -> None:
+    parent = client.chat_postMessage(channel="CPUB", text="parent")["ts"]
+    first = client.chat_postMessage(channel="CPUB", text="one", thread_ts=parent)["ts"]
+    second = client.chat_postMessage(channel="CPUB", text="two", thread_ts=parent)["ts"]
+    theirs = fake.add_message("CPUB", "theirs", user="U1")
+    answer = client.chat_delete(channel="CPUB", ts=second)
+    assert (answer["channel"], answer["ts"]) == ("CPUB", second)
+    assert [m["text"] for m in fake.messages("CPUB", thread_ts=parent)] == ["parent", "one"]
+    stored_parent = fake.message("CPUB", parent)
+    assert (stored_parent["reply_count"], stored_parent["latest_reply"]) == (1, first)
+    assert slack_error(lambda: client.chat_delete(channel="CPUB", ts=second))["error"] == "message_not_found"
+    assert (
+        slack_error(lambda: client.chat_delete(channel="CPUB", ts=theirs))["error"] == "cant_delete_message"
+    )
+    assert slack_error(lambda: client.chat_delete(channel="CNOPE", ts=first))["error"] == "channel_not_found"
+
+
+def test_hang_up_carries_the_call_out_and_never_answers(client: WebClient, fake: FakeSlack) -> None:
+    fake.fail("chat.postMessage", hang_up=True)
+    no_retries = WebClient(token=fake.bot_token, base_url=fake.api_url, retry_handlers=[])
+    with pytest.raises(OSError):  # the connection closed with no answer
+        no_retries.chat_postMessage(channel="CPUB", text="sent anyway")
+    assert [m["text"] for m in fake.messages("CPUB")] == ["sent anyway"]
+    # slack_sdk's default connection-error retry sends the post again: Slack then holds two.
+    fake.fail("chat.postMessage", hang_up=True)
+    assert client.chat_postMessage(channel="CPUB", text="twice")["ok"]
+    assert [m["text"] for m in fake.messages("CPUB")] == ["sent anyway", "twice", "twice"]
+
+
 def test_bot_removed_from_private_channel(client: WebClient, fake: FakeSlack) -> None:
     ts = client.chat_postMessage(channel="CPRIV", text="hi")["ts"]
     fake.set_channel("CPRIV", is_member=False)

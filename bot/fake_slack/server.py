@@ -158,6 +158,7 @@ class _Fault:
     status: int
     retry_after: int | None
     error: str | None
+    hang_up: bool = False  # carry the call out, then close the connection without answering
 
 
 @dataclass
@@ -263,6 +264,7 @@ class FakeSlack:
             "auth.test": (self._auth_test, "bot"),
             "chat.postMessage": (self._chat_post_message, "bot"),
             "chat.update": (self._chat_update, "bot"),
+            "chat.delete": (self._chat_delete, "bot"),
             "chat.getPermalink": (self._chat_get_permalink, "bot"),
             "chat.postEphemeral": (self._chat_post_ephemeral, "bot"),
             "conversations.info": (self._conversations_info, "bot"),
@@ -520,12 +522,15 @@ class FakeSlack:
         retry_after: int | None = 1,
         times: int = 1,
         error: str | None = None,
+        hang_up: bool = False,
     ) -> None:
         """The next `times` calls to `method` fail: HTTP `status` (429 with Retry-After when given),
-        or, with `error=`, HTTP 200 {"ok": false, "error": error}. Use method "response_url" for
-        response_url posts."""
+        or, with `error=`, HTTP 200 {"ok": false, "error": error}, or, with `hang_up=True`, the call
+        is carried out and the connection closed without an answer (Slack acted, the client never
+        hears). Use method "response_url" for response_url posts."""
+        fault = _Fault(status, retry_after, error, hang_up)
         with self._lock:
-            self._faults.setdefault(method, []).extend([_Fault(status, retry_after, error)] * times)
+            self._faults.setdefault(method, []).extend([fault] * times)
 
     def hold(self, method: str) -> threading.Event:
         """Calls to `method` wait, unanswered and unprocessed, until the returned Event is set."""
@@ -586,6 +591,9 @@ class FakeSlack:
         headers: dict[str, str] = {}
         if path.startswith("/api/"):
             status, headers, body = self._serve_api(path.removeprefix("/api/"), request)
+            if status == 0:  # hang_up: the connection closes with no answer at all
+                request.close_connection = True
+                return
         elif path.startswith("/response/"):
             status, body = self._serve_response_url(path.removeprefix("/response/"), request)
         else:
@@ -612,7 +620,7 @@ class FakeSlack:
 
         arrived_at = time.monotonic()
         fault = self._arrive(method)
-        if fault is not None:
+        if fault is not None and not fault.hang_up:
             status, headers, body = self._fault_answer(fault)
         else:
             status, headers = 200, {}
@@ -631,6 +639,8 @@ class FakeSlack:
             self._answered[method] += 1
             self._notify(self._calls[-1])
             self._progress.notify_all()
+        if fault is not None and fault.hang_up:
+            return 0, {}, body
         return status, headers, body
 
     def _arrive(self, method: str) -> _Fault | None:
@@ -948,6 +958,28 @@ class FakeSlack:
             "text": message["text"],
             "message": self._public(message, with_metadata=True),
         }
+
+    def _chat_delete(self, args: Json) -> Json:
+        """A bot token deletes only the bot's own messages (docs: chat.delete, "Usage info")."""
+        channel = self._channel(args.get("channel"))
+        ts = args.get("ts")
+        message = self._messages[channel.id].get(ts) if isinstance(ts, str) else None
+        if message is None:
+            raise SlackError("message_not_found")
+        if message.get("user") != self.bot_user_id:
+            raise SlackError("cant_delete_message")
+        del self._messages[channel.id][ts]
+        thread_ts = message.get("thread_ts")
+        parent = self._messages[channel.id].get(thread_ts) if thread_ts and thread_ts != ts else None
+        if parent is not None:
+            replies = [m for m in self._messages[channel.id].values() if m.get("thread_ts") == thread_ts]
+            replies = [m for m in replies if m["ts"] != thread_ts]
+            parent["reply_count"] = len(replies)
+            if replies:
+                parent["latest_reply"] = max((m["ts"] for m in replies), key=_ts_key)
+            else:
+                parent.pop("latest_reply", None)
+        return {"channel": channel.id, "ts": ts}
 
     def _chat_get_permalink(self, args: Json) -> Json:
         channel = self._channel(args.get("channel"))
