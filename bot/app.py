@@ -15,6 +15,10 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from sqlalchemy import Engine
 
 from bot import listeners
@@ -52,16 +56,42 @@ class DistillBot:
     engine: Engine
 
 
+# Posting is the one call whose blind repeat does harm: Slack has no idempotency key, so a
+# post sent again after a lost answer is a second message. SlackSync.post_once handles those.
+POST_METHOD = "chat.postMessage"
+
+
+class _ExceptPosts(RetryHandler):
+    """Another handler's retries, for every method but posts."""
+
+    def __init__(self, inner: RetryHandler) -> None:
+        super().__init__(inner.max_retry_count, inner.interval_calculator)
+        self.inner = inner
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if request.url.rstrip("/").endswith("/" + POST_METHOD):
+            return False
+        return self.inner._can_retry(state=state, request=request, response=response, error=error)
+
+
 def make_web_client(settings: Settings) -> WebClient:
-    """A Web API client that rides out rate limits, 5xx answers and dropped connections."""
+    """A Web API client that rides out rate limits, 5xx answers and dropped connections; posts
+    are retried only when Slack said it stored nothing (429)."""
     return WebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
         timeout=settings.slack_timeout_seconds,  # type: ignore[arg-type]  # urllib takes float seconds
         retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=2),
+            _ExceptPosts(ConnectionErrorRetryHandler(max_retry_count=2)),
             RateLimitErrorRetryHandler(max_retry_count=3),
-            ServerErrorRetryHandler(max_retry_count=2),
+            _ExceptPosts(ServerErrorRetryHandler(max_retry_count=2)),
         ],
     )
 

@@ -74,10 +74,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def start_background_work(bot: DistillBot, settings: Settings) -> BackgroundScheduler:
-    # Finish anything a previous run left half-posted, without delaying start-up.
+    # Redraw claims a killed process left would hold their messages back; the beat's first
+    # pass runs at once: it finishes what a previous run left half-posted, and every later
+    # one catches threads up after a Slack failure, with nobody clicking.
     bot.workflow.slack_sync.release_redraw_claims()
-    threading.Thread(target=bot.workflow.slack_sync.repair, name="repair", daemon=True).start()
-    return start_nudge_scheduler(bot.nudges, settings.nudge_poll_seconds, bot.governance.expire_waivers)
+    return start_nudge_scheduler(
+        bot.nudges, settings.nudge_poll_seconds, bot.governance.expire_waivers, bot.workflow.slack_sync.repair
+    )
 
 
 def _run_http(bot: DistillBot, settings: Settings) -> int:

@@ -299,6 +299,14 @@ class Governance:
             for name, pair in parsed.slice_scores.items()
         ]
         queries.add_evaluation(session, evaluation, scores)
+        # Its table in the thread is claimed here, in the same transaction, like every message.
+        queries.add_message(
+            session,
+            project,
+            kind=MessageKind.EVALUATION,
+            phase_number=project.current_phase,
+            subject_id=evaluation.id or 0,
+        )
         self._changed(session, project, render.evaluation_phase(self.template) or 0)
         self.workflow.advance_gate(
             session, project, user_id=user_id, now=now
@@ -312,32 +320,10 @@ class Governance:
             session, project, kinds_and_phases=[(MessageKind.PARENT, 0), (MessageKind.PHASE, phase_number)]
         )
 
-    def after_submission(self, project_id: int) -> None:
-        """After the ack: redraw, and post the newest evaluation's table if it is not in the thread yet."""
-        self.workflow.slack_sync.sync(project_id)
-        with session_scope(self.engine) as session:
-            project = queries.get_project(session, project_id)
-            if project is None:
-                return
-            proof = load_evidence(session, project)
-            newest = proof.evaluation
-            row = session.get(Evaluation, newest.evaluation_id) if newest else None
-            if proof.bars is None or newest is None or row is None or row.ts is not None:
-                return
-            channel_id, thread_ts = project.channel_id, queries.get_thread_ts(session, project_id)
-            table = render.evaluation_message(proof.bars, newest)
-        try:
-            response = self.slack.chat_postMessage(
-                channel=channel_id, thread_ts=thread_ts, text=table.text, blocks=table.blocks
-            )
-        except SlackClientError as error:
-            log.warning("could not post evaluation %s: %s", newest.evaluation_id, type(error).__name__)
-            return
-        with session_scope(self.engine) as session:
-            posted = session.get(Evaluation, newest.evaluation_id)
-            if posted is not None:
-                posted.ts = str(response["ts"])
-                session.add(posted)
+    def after_submission(self, project_id: int) -> bool:
+        """After the ack: post (the evaluation's table) and redraw what the submission changed.
+        Returns False when Slack fell behind (the repair pass catches up)."""
+        return self.workflow.slack_sync.catch_up(project_id)
 
     # --- expiry -------------------------------------------------------------------------------
 

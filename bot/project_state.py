@@ -14,7 +14,16 @@ from bot.checklist import evidence, gate
 from bot.checklist.template import Template
 from bot.rendering import messages as render
 from storage import queries
-from storage.models import PostedMessage, Project, ProjectStatus, Waiver
+from storage.models import (
+    Evaluation,
+    PostedMessage,
+    Project,
+    ProjectStatus,
+    SliceBar,
+    SliceScore,
+    SuccessBars,
+    Waiver,
+)
 
 NO_PROJECT = "There is no distillation project in this channel yet. Start one with `/distill start [name]`."
 
@@ -44,42 +53,59 @@ def done_items(session: Session, project: Project, template: Template, now: date
 def load_evidence(session: Session, project: Project) -> evidence.Evidence:
     """The bars in force and the newest evaluation, as the rules and renderers see them."""
     project_id = project.id or 0
-    bars = None
-    if found := queries.current_bars(session, project_id):
-        row, slices = found
-        bars = evidence.BarsView(
-            quality_metric=row.quality_metric,
-            quality_threshold=row.quality_threshold,
-            slices=tuple(
-                evidence.SliceBarView(s.name, s.metric, s.threshold, s.critical, bar_id=s.id or 0)
-                for s in slices
-            ),
-            cost_target=row.cost_target,
-            latency_p95_ms=row.latency_p95_ms,
-            acceptable_gap=row.acceptable_gap,
-            recorded_by=row.recorded_by,
-            recorded_at=row.recorded_at,
-            amendment_reason=row.amendment_reason,
-            bars_id=row.id or 0,
-        )
-    latest = None
-    if found_evaluation := queries.latest_evaluation(session, project_id):
-        row_e, scores = found_evaluation
-        latest = evidence.EvaluationView(
-            evaluation_id=row_e.id or 0,
-            student_score=row_e.student_score,
-            teacher_score=row_e.teacher_score,
-            slice_scores={score.name: (score.student_score, score.teacher_score) for score in scores},
-            latency_p95_ms=row_e.latency_p95_ms,
-            cost=row_e.cost,
-            recorded_by=row_e.recorded_by,
-            recorded_at=row_e.recorded_at,
-        )
+    found = queries.current_bars(session, project_id)
+    bars = _bars_view(*found) if found else None
+    found_evaluation = queries.latest_evaluation(session, project_id)
+    latest = _evaluation_view(*found_evaluation) if found_evaluation else None
     return evidence.Evidence(
         bars=bars,
         evaluation=latest,
         committed_at=project.bars_committed_at,
         committed_by=project.bars_committed_by,
+    )
+
+
+def evaluation_and_bars(
+    session: Session, evaluation_id: int
+) -> tuple[evidence.BarsView, evidence.EvaluationView]:
+    """One evaluation and the bars it was recorded against (for its table in the thread)."""
+    found = queries.get_evaluation(session, evaluation_id)
+    if found is None:
+        raise LookupError(f"evaluation {evaluation_id} vanished")
+    evaluation, scores = found
+    bars = queries.get_bars(session, evaluation.bars_id)
+    if bars is None:
+        raise LookupError(f"bars {evaluation.bars_id} vanished")
+    return _bars_view(*bars), _evaluation_view(evaluation, scores)
+
+
+def _bars_view(row: SuccessBars, slices: list[SliceBar]) -> evidence.BarsView:
+    return evidence.BarsView(
+        quality_metric=row.quality_metric,
+        quality_threshold=row.quality_threshold,
+        slices=tuple(
+            evidence.SliceBarView(s.name, s.metric, s.threshold, s.critical, bar_id=s.id or 0) for s in slices
+        ),
+        cost_target=row.cost_target,
+        latency_p95_ms=row.latency_p95_ms,
+        acceptable_gap=row.acceptable_gap,
+        recorded_by=row.recorded_by,
+        recorded_at=row.recorded_at,
+        amendment_reason=row.amendment_reason,
+        bars_id=row.id or 0,
+    )
+
+
+def _evaluation_view(row: Evaluation, scores: list[SliceScore]) -> evidence.EvaluationView:
+    return evidence.EvaluationView(
+        evaluation_id=row.id or 0,
+        student_score=row.student_score,
+        teacher_score=row.teacher_score,
+        slice_scores={score.name: (score.student_score, score.teacher_score) for score in scores},
+        latency_p95_ms=row.latency_p95_ms,
+        cost=row.cost,
+        recorded_by=row.recorded_by,
+        recorded_at=row.recorded_at,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,15 +72,16 @@ def bot_identity(slack: WebClient) -> BotIdentity:
 
 def find_in_thread(
     slack: WebClient, channel: str, thread_ts: str, event_type: str, key: str, value: int
-) -> str | None:
-    """The ts of the bot's message in the thread whose metadata says `event_type` with `key` == `value`."""
+) -> list[str]:
+    """The ts of every message of the bot's in the thread whose metadata says `event_type` with `key` ==
+    `value`, oldest first: more than one means a post landed twice."""
 
     def page(cursor: str | None) -> Any:
         return slack.conversations_replies(
             channel=channel, ts=thread_ts, include_all_metadata=True, limit=200, cursor=cursor
         )
 
-    return _find(slack, page, event_type, key, value)
+    return list(_matching(slack, page, event_type, key, value))
 
 
 def find_in_channel(
@@ -93,12 +94,12 @@ def find_in_channel(
             channel=channel, oldest=f"{oldest:.6f}", include_all_metadata=True, limit=200, cursor=cursor
         )
 
-    return _find(slack, page, event_type, key, value)
+    return next(_matching(slack, page, event_type, key, value), None)
 
 
-def _find(
+def _matching(
     slack: WebClient, page: Callable[[str | None], Any], event_type: str, key: str, value: int
-) -> str | None:
+) -> Iterator[str]:
     me = bot_identity(slack)
     cursor = None
     for _ in range(MAX_PAGES):
@@ -110,11 +111,10 @@ def _find(
                 and (metadata.get("event_payload") or {}).get(key) == value
                 and me.posted(message)
             ):
-                return str(message["ts"])
+                yield str(message["ts"])
         cursor = (response.get("response_metadata") or {}).get("next_cursor")
         if not cursor:
-            return None
-    return None
+            return
 
 
 def _read(page: Callable[[str | None], Any], cursor: str | None) -> Any:

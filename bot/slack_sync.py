@@ -9,9 +9,12 @@ database, so Slack converges to what is stored whatever order requests arrive in
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -22,7 +25,7 @@ from bot.checklist.template import Template
 from bot.core.clock import Clock
 from bot.core.later import Later, run_soon
 from bot.nudges import schedules
-from bot.project_state import must_get, must_get_message, project_view
+from bot.project_state import evaluation_and_bars, must_get, must_get_message, project_view
 from bot.readback import ReadBackError, find_in_channel, find_in_thread
 from bot.rendering import messages as render
 from storage import queries
@@ -39,6 +42,15 @@ PARENT_EVENT = "distill_parent"
 # Slack's chat.update is Tier 3 (about 50 a minute per workspace): a burst of ticks on one
 # message is drawn at once and then at most once per interval, ending at what is stored.
 REDRAW_INTERVAL = timedelta(seconds=1)
+# Slack can store a post whose answer never came (a timeout, a dropped connection, a 5xx)
+# seconds later. Such a post is not sent again, and its thread not trusted, before this has
+# passed; then the thread is read back, and any extra copy the bot finds is deleted.
+SETTLE = timedelta(seconds=20)
+# What a Slack call can fail with: Slack's refusals, and calls whose answer never came
+# (urllib raises timeouts as OSError, outside slack_sdk's error types).
+SLACK_FAILURES = (SlackClientError, OSError)
+# Projects the repair pass syncs per beat; the rest wait for the next beat.
+REPAIR_BATCH = 20
 
 # Slack errors that no retry of the same content fixes: the message is skipped past (and
 # recorded) so the rest of the thread goes on. Anything else may pass on a retry.
@@ -72,6 +84,53 @@ _ABANDONED_UNREADABLE = (
 )
 
 
+SLOW_START = (
+    "Slack did not answer in time, so I can't tell yet whether the checklist was posted. If no "
+    "thread appears, run `/distill start` again in a few minutes: I will take up the one Slack "
+    "stored rather than post a second."
+)
+
+
+def saved_but_behind(change: str) -> str:
+    """The reply for a move that is stored although Slack failed to show it."""
+    return f"Your {change} is saved; Slack is slow, the thread will catch up."
+
+
+@dataclass(frozen=True)
+class PostPlace:
+    """Where a post goes, and the id it carries in Slack's metadata so it can be found again."""
+
+    channel_id: str
+    thread_ts: str | None  # None: a top-level message
+    event_type: str
+    key: str
+    ref: int
+
+    @property
+    def metadata(self) -> dict[str, object]:
+        return {"event_type": self.event_type, "event_payload": {self.key: self.ref}}
+
+
+@dataclass(frozen=True)
+class PostOutcome:
+    ts: str | None = None  # Slack holds the message there
+    adopted: bool = False  # found in the thread, as an earlier attempt drew it
+    cannot_read: bool = False  # Slack would not let the bot read its thread back
+    refused: str | None = None  # Slack's error: nothing was stored
+    unknown: str | None = None  # no answer came: Slack may store it yet
+
+    @property
+    def reason(self) -> str:
+        return self.refused or self.unknown or "ok"
+
+
+class Progress(enum.Enum):
+    DONE = "done"
+    CLAIMED_ELSEWHERE = "claimed elsewhere"  # another worker is posting it
+    BEHIND = "behind"  # Slack failed or is settling: the repair pass takes it up
+    REFUSED = "refused"  # Slack refused it as it is, for good (recorded; status says so)
+
+
 class SlackSync:
     def __init__(
         self,
@@ -88,6 +147,7 @@ class SlackSync:
         self.clock = clock
         self.nudge_policy = nudge_policy
         self.later = later  # runs a paced redraw when its interval is up
+        self._repair_after = 0  # where the last bounded repair pass stopped
 
     # --- a project's thread -----------------------------------------------------------------
 
@@ -98,20 +158,17 @@ class SlackSync:
             project = must_get(session, project_id)
             view = project_view(session, project, self.template, self.clock())
             parent = render.parent_message(self.template, view)
-        try:
-            response = self.slack.chat_postMessage(
-                channel=project.channel_id,
-                text=parent.text,
-                blocks=parent.blocks,
-                metadata={"event_type": PARENT_EVENT, "event_payload": {"project_id": project_id}},
-                unfurl_links=False,
-            )
-        except SlackClientError as error:
+        place = PostPlace(project.channel_id, None, PARENT_EVENT, "project_id", project_id)
+        outcome = self.post_once(place, parent, read_back_first=False)
+        if outcome.unknown:
+            # Slack may store it yet: the start stays half-made until a later start adopts it.
+            return SLOW_START
+        if outcome.ts is None:
             with session_scope(self.engine) as session:
                 on_failure(session)  # leave nothing half-made
-            return _cannot_post_reply(error)
+            return _cannot_post_reply(outcome.reason)
 
-        self.finish_thread(project_id, str(response["ts"]))
+        self.finish_thread(project_id, outcome.ts)
         return None
 
     def recover_abandoned_start(self, team_id: str, channel_id: str) -> str | None:
@@ -136,7 +193,7 @@ class SlackSync:
                 project_id,
                 oldest=started_at.timestamp() - 1,
             )
-        except SlackClientError as error:
+        except SLACK_FAILURES as error:
             log.warning("cannot read back the channel for project %s: %s", project_id, reason_of(error))
             # Try again with the next start; never risk a second parent message.
             return _ABANDONED_UNREADABLE.format(reason=reason_of(error))
@@ -171,24 +228,42 @@ class SlackSync:
     def _permalink(self, channel_id: str, ts: str) -> str | None:
         try:
             return str(self.slack.chat_getPermalink(channel=channel_id, message_ts=ts)["permalink"])
-        except (SlackClientError, KeyError):
+        except (*SLACK_FAILURES, KeyError):
             log.warning("no permalink for %s/%s; status will point to the channel", channel_id, ts)
             return None
 
     # --- posts and redraws ------------------------------------------------------------------
 
-    def sync(self, project_id: int) -> None:
-        """Post what is unposted and redraw what is stale, in thread order."""
+    def sync(self, project_id: int) -> bool:
+        """Post what is unposted and redraw what is stale, in thread order. Returns False when
+        Slack failed and the thread is behind the database (the repair pass catches up)."""
         with session_scope(self.engine) as session:
             pending = sorted(queries.list_messages(session, project_id), key=_thread_order)
+        caught_up = True
         for message in pending:
             if _refused_as_drawn(message):
                 continue  # Slack refused exactly this content for good; `/distill status` says so
             if message.ts is None:
-                if not self._post(message) and not self._refused_now(message.id or 0):
+                progress = self._post(message)
+                if progress is Progress.REFUSED:
+                    continue  # refused for good, and recorded: the rest of the thread goes on
+                if progress is not Progress.DONE:
+                    caught_up = caught_up and progress is Progress.CLAIMED_ELSEWHERE
                     break  # not posted *yet*: keep the thread in order, later messages wait
             elif message.rendered_version < message.wanted_version:
-                self._redraw(message.id or 0)
+                caught_up = self._redraw(message.id or 0) and caught_up
+            if message.ts is not None and message.check_after is not None:
+                caught_up = self._count_copies(message) and caught_up
+        return caught_up
+
+    def catch_up(self, project_id: int) -> bool:
+        """`sync` after a move that is already committed: whatever fails now, the move stands
+        and the repair pass catches the thread up, so the user is told so, never "nothing changed"."""
+        try:
+            return self.sync(project_id)
+        except Exception:
+            log.exception("syncing project %s after a committed move failed", project_id)
+            return False
 
     def release_redraw_claims(self) -> None:
         """At start-up: a process that died while holding a redraw claim would otherwise keep
@@ -201,74 +276,152 @@ class SlackSync:
             log.info("released %s redraw claim(s) left by an earlier run", released)
 
     def repair(self) -> int:
-        """Sync every project whose messages lag the database (after a restart or a Slack outage)."""
+        """One pass of the scheduler's beat: sync the projects whose messages Slack does not
+        show as stored (a restart, a Slack outage, a post whose answer never came), at most
+        REPAIR_BATCH of them, taking up where the last pass stopped. Returns how many."""
         with session_scope(self.engine) as session:
-            project_ids = sorted({message.project_id for message in queries.list_stale_messages(session)})
+            project_ids = queries.unsettled_project_ids(session, after=self._repair_after, limit=REPAIR_BATCH)
+            if not project_ids and self._repair_after:
+                project_ids = queries.unsettled_project_ids(session, after=0, limit=REPAIR_BATCH)
+        self._repair_after = project_ids[-1] if len(project_ids) == REPAIR_BATCH else 0
         for project_id in project_ids:
-            self.sync(project_id)
+            try:
+                self.sync(project_id)
+            except Exception:
+                log.exception("repairing project %s failed; the next pass retries", project_id)
         return len(project_ids)
 
-    def _post(self, message: PostedMessage) -> bool:
+    def post_once(self, place: PostPlace, content: render.Message, *, read_back_first: bool) -> PostOutcome:
+        """The one way the bot posts. Slack has no idempotency key, so a post whose answer never
+        came is never sent again blind: with `read_back_first` (an earlier attempt may have
+        reached Slack) the thread is read back, and a copy found there is kept instead."""
+        if read_back_first and place.thread_ts is not None:
+            try:
+                found = self.keep_one_copy(place)
+            except ReadBackError as error:  # nobody can tell whether an earlier attempt posted
+                return PostOutcome(unknown=error.reason, cannot_read=True)
+            except SLACK_FAILURES as error:
+                return PostOutcome(unknown=reason_of(error))  # cannot tell: posting could double
+            if found is not None:
+                return PostOutcome(ts=found, adopted=True)
+        try:
+            response = self.slack.chat_postMessage(
+                channel=place.channel_id,
+                thread_ts=place.thread_ts,
+                text=content.text,
+                blocks=content.blocks,
+                metadata=place.metadata,
+                unfurl_links=False,
+            )
+        except SlackApiError as error:
+            if error.response.status_code >= 500:  # Slack broke mid-way: it may have stored it
+                return PostOutcome(unknown=reason_of(error))
+            return PostOutcome(refused=reason_of(error))
+        except SLACK_FAILURES as error:
+            return PostOutcome(unknown=reason_of(error))
+        return PostOutcome(ts=str(response["ts"]))
+
+    def keep_one_copy(self, place: PostPlace) -> str | None:
+        """Read the thread back for the post's copies; keep the oldest, delete the bot's own
+        newer ones, and return the one kept (None: Slack holds none). Raises SLACK_FAILURES."""
+        assert place.thread_ts is not None
+        copies = find_in_thread(
+            self.slack, place.channel_id, place.thread_ts, place.event_type, place.key, place.ref
+        )
+        if not copies:
+            return None
+        kept, *extra = sorted(copies, key=Decimal)
+        for ts in extra:
+            log.warning("deleting a second copy of %s %s=%s", place.event_type, place.key, place.ref)
+            try:
+                self.slack.chat_delete(channel=place.channel_id, ts=ts)
+            except SlackApiError as error:
+                if reason_of(error) != "message_not_found":  # gone already is what we wanted
+                    raise
+        return kept
+
+    def _place(self, session: Session, message: PostedMessage) -> PostPlace:
+        project = must_get(session, message.project_id)
+        thread_ts = queries.get_thread_ts(session, message.project_id)
+        return PostPlace(project.channel_id, thread_ts, MESSAGE_EVENT, "message_id", message.id or 0)
+
+    def _post(self, message: PostedMessage) -> Progress:
         message_id = message.id or 0
         with session_scope(self.engine) as session:
             attempt = queries.claim_message(session, message_id, now=self.clock(), stale_after=CLAIM_TIMEOUT)
         if attempt is None:
-            return False  # another worker is posting it
+            settling = message.check_after is not None and message.check_after > self.clock()
+            return Progress.BEHIND if settling else Progress.CLAIMED_ELSEWHERE
         with session_scope(self.engine) as session:
-            project = must_get(session, message.project_id)
-            thread_ts = queries.get_thread_ts(session, message.project_id)
+            place = self._place(session, message)
             wanted = must_get_message(session, message_id).wanted_version
             content = self._render(session, message)
-        try:
-            ts = None
-            if attempt > 1 and thread_ts:  # an earlier attempt may have reached Slack
-                ts = find_in_thread(
-                    self.slack, project.channel_id, thread_ts, MESSAGE_EVENT, "message_id", message_id
-                )
-            if ts is None:
-                response = self.slack.chat_postMessage(
-                    channel=project.channel_id,
-                    thread_ts=thread_ts,
-                    text=content.text,
-                    blocks=content.blocks,
-                    metadata={"event_type": MESSAGE_EVENT, "event_payload": {"message_id": message_id}},
-                    unfurl_links=False,
-                )
-                ts = str(response["ts"])
-        except SlackClientError as error:
+        outcome = self.post_once(place, content, read_back_first=attempt > 1)
+        if outcome.ts is None:
             log.warning(
-                "could not post %s message of project %s: %s", message.kind, project.id, reason_of(error)
+                "could not post %s message of project %s: %s",
+                message.kind,
+                message.project_id,
+                outcome.reason,
             )
             with session_scope(self.engine) as session:
-                queries.release_message(session, message_id)
-            self._note_refusal(message_id, error, version=wanted)
+                settle = self.clock() + SETTLE if outcome.unknown else None
+                queries.release_message(session, message_id, check_after=settle)
+            if outcome.refused and self._note_refusal(message_id, outcome.refused, version=wanted):
+                return Progress.REFUSED
+            return Progress.BEHIND
+        with session_scope(self.engine) as session:
+            # Past the first attempt a late copy may still land: count the copies once more later.
+            recount = self.clock() + SETTLE if attempt > 1 else None
+            # An adopted post shows what was drawn back then: it counts as behind, to be redrawn.
+            shown = -1 if outcome.adopted else wanted
+            queries.record_posted(session, message_id, ts=outcome.ts, version=shown, check_after=recount)
+            stale = must_get_message(session, message_id).wanted_version > shown
+        if stale:
+            self._redraw(message_id)
+        return Progress.DONE
+
+    def _count_copies(self, message: PostedMessage) -> bool:
+        """Once Slack has settled, make sure the thread holds a posted message exactly once."""
+        if message.check_after is None or message.check_after > self.clock():
+            return True  # not yet: nothing has failed
+        with session_scope(self.engine) as session:
+            place = self._place(session, message)
+        try:
+            kept = self.keep_one_copy(place)
+        except SLACK_FAILURES as error:
+            log.warning("could not read back project %s: %s", message.project_id, reason_of(error))
             return False
         with session_scope(self.engine) as session:
-            queries.record_posted(session, message_id, ts=ts, version=wanted)
-            stale = must_get_message(session, message_id).wanted_version > wanted
-        if stale or attempt > 1:
-            self._redraw(message_id)  # an adopted post shows what was drawn back then
+            queries.record_checked(session, message.id or 0, ts=kept or message.ts or "")
+        if kept is not None and kept != message.ts:
+            return self._redraw(message.id or 0)
         return True
 
-    def _redraw(self, message_id: int) -> None:
+    def _redraw(self, message_id: int) -> bool:
         """Bring a posted message up to the database, at most once a second (see REDRAW_INTERVAL).
 
         One worker at a time holds a message's redraw claim; the others leave the change to it.
         It draws at once if the message was last drawn long enough ago, or later if not, and
         after each draw checks whether the database moved on meanwhile: a burst of ticks
-        becomes one redraw now and one when the interval is up, ending at what is stored."""
+        becomes one redraw now and one when the interval is up, ending at what is stored.
+        Returns False when Slack failed just now (the message stays behind for the repair pass)."""
         now = self.clock()
         with session_scope(self.engine) as session:
             message = queries.claim_redraw(session, message_id, now=now, stale_after=CLAIM_TIMEOUT)
         if message is None:
-            return  # up to date, or another worker holds it and redraws again when it is done
+            return True  # up to date, or another worker holds it and redraws again when it is done
         wait = (message.drawn_at + REDRAW_INTERVAL - now).total_seconds() if message.drawn_at else 0.0
         if wait > 0:
-            self.later(wait, lambda: self._draw_claimed(message_id, now))
-        else:
-            self._draw_claimed(message_id, now)
 
-    def _draw_claimed(self, message_id: int, claimed_at: datetime) -> None:
+            def draw_when_due() -> None:
+                self._draw_claimed(message_id, now)
+
+            self.later(wait, draw_when_due)
+            return True
+        return self._draw_claimed(message_id, now)
+
+    def _draw_claimed(self, message_id: int, claimed_at: datetime) -> bool:
         try:
             version = self._draw(message_id)
         except BaseException:
@@ -276,13 +429,12 @@ class SlackSync:
             raise
         if version is None:  # still behind the database: the next change or repair redraws it
             self._release_redraw(message_id, claimed_at)
-            return
+            return False
         with session_scope(self.engine) as session:
             behind = queries.record_redrawn(
                 session, message_id, version=version, drawn_at=self.clock(), claimed_at=claimed_at
             )
-        if behind:
-            self._redraw(message_id)
+        return self._redraw(message_id) if behind else True
 
     def _draw(self, message_id: int) -> int | None:
         """Send Slack the message as stored; returns the version drawn, None when Slack refused."""
@@ -296,9 +448,9 @@ class SlackSync:
             self.slack.chat_update(
                 channel=channel_id, ts=message.ts, text=content.text, blocks=content.blocks
             )
-        except SlackClientError as error:
+        except SLACK_FAILURES as error:
             log.warning("could not update message of project %s: %s", message.project_id, reason_of(error))
-            self._note_refusal(message_id, error, version=wanted)
+            self._note_refusal(message_id, reason_of(error), version=wanted)
             return None
         return wanted
 
@@ -306,16 +458,14 @@ class SlackSync:
         with session_scope(self.engine) as session:
             queries.release_redraw(session, message_id, claimed_at=claimed_at)
 
-    def _note_refusal(self, message_id: int, error: SlackClientError, *, version: int) -> None:
-        """Remember a refusal no retry of the same content fixes, so that it blocks nothing."""
-        reason = reason_of(error)
-        if reason in PERMANENT_REFUSALS:
-            with session_scope(self.engine) as session:
-                queries.record_refused(session, message_id, reason=reason, version=version)
-
-    def _refused_now(self, message_id: int) -> bool:
+    def _note_refusal(self, message_id: int, reason: str, *, version: int) -> bool:
+        """Remember a refusal no retry of the same content fixes, so that it blocks nothing.
+        Returns whether it was one."""
+        if reason not in PERMANENT_REFUSALS:
+            return False
         with session_scope(self.engine) as session:
-            return _refused_as_drawn(must_get_message(session, message_id))
+            queries.record_refused(session, message_id, reason=reason, version=version)
+        return True
 
     def _render(self, session: Session, message: PostedMessage) -> render.Message:
         project = must_get(session, message.project_id)
@@ -326,6 +476,9 @@ class SlackSync:
             return render.phase_message(self.template, view, message.phase_number)
         if message.kind == MessageKind.BARS:
             return render.bars_message(view)
+        if message.kind == MessageKind.EVALUATION:
+            bars, evaluation = evaluation_and_bars(session, message.subject_id)
+            return render.evaluation_message(bars, evaluation)
         return render.phase_done_message(self.template, view, message.phase_number)
 
 
@@ -338,6 +491,7 @@ _REFUSED_WHAT = {
     MessageKind.PHASE: "Phase {n}'s checklist",
     MessageKind.PHASE_DONE: 'the "Phase {n} complete" notice',
     MessageKind.BARS: "the committed success bars",
+    MessageKind.EVALUATION: "an evaluation's table",
 }
 
 
@@ -358,14 +512,22 @@ def refusal_notes(messages: list[PostedMessage]) -> list[str]:
     return notes
 
 
-_KIND_ORDER = {MessageKind.PARENT: 0, MessageKind.PHASE: 1, MessageKind.PHASE_DONE: 2, MessageKind.BARS: 3}
+# Within a phase: its message, the evaluations recorded while it was open, its "complete"
+# notice, then (for the bars phase) the committed bars.
+_KIND_ORDER = {
+    MessageKind.PARENT: 0,
+    MessageKind.PHASE: 1,
+    MessageKind.EVALUATION: 2,
+    MessageKind.PHASE_DONE: 3,
+    MessageKind.BARS: 4,
+}
 
 
-def _thread_order(message: PostedMessage) -> tuple[int, int]:
-    return (message.phase_number, _KIND_ORDER.get(message.kind, 3))
+def _thread_order(message: PostedMessage) -> tuple[int, int, int]:
+    return (message.phase_number, _KIND_ORDER.get(message.kind, 4), message.subject_id)
 
 
-def reason_of(error: SlackClientError) -> str:
+def reason_of(error: Exception) -> str:
     """Slack's error code, or the kind of transport failure; never the request or the token."""
     if isinstance(error, ReadBackError):
         return error.reason
@@ -374,8 +536,7 @@ def reason_of(error: SlackClientError) -> str:
     return type(error).__name__
 
 
-def _cannot_post_reply(error: SlackClientError) -> str:
-    reason = reason_of(error)
+def _cannot_post_reply(reason: str) -> str:
     return _CANNOT_POST.get(
         reason, f"Slack did not accept the checklist ({reason}); nothing was created. Try again in a minute."
     )

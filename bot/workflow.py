@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackClientError
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
@@ -33,7 +32,7 @@ from bot.project_state import (
 )
 from bot.rendering import messages as render
 from bot.rendering.ids import ItemRef
-from bot.slack_sync import SlackSync, refusal_notes
+from bot.slack_sync import SLACK_FAILURES, SlackSync, refusal_notes, saved_but_behind
 from storage import queries
 from storage.engine import session_scope, waiting_at_most
 from storage.models import MessageKind, Project, ProjectStatus, Tick
@@ -70,6 +69,7 @@ class RecordedClick:
 
     project_id: int | None
     reply: str | None
+    saved: str = "change"  # what the user did, for "Your tick is saved; Slack is slow..."
 
 
 @dataclass(frozen=True)
@@ -188,7 +188,7 @@ class Workflow:
             session.add(reopened)
 
         reply = self.slack_sync.open_thread(new_id, on_failure=reopen_old)
-        self.slack_sync.sync(from_project_id)
+        self.slack_sync.catch_up(from_project_id)  # the old thread says it is closed
         return reply
 
     def status(self, team_id: str, channel_id: str, user_id: str) -> str:
@@ -218,7 +218,7 @@ class Workflow:
         try:
             name = str(self.slack.users_info(user=user_id)["user"]["tz"])
             return zone(name).key
-        except (SlackClientError, KeyError, TypeError, ValueError):
+        except (*SLACK_FAILURES, KeyError, TypeError, ValueError):
             return None
 
     def _existing_project_reply(self, team_id: str, channel_id: str) -> str | None:
@@ -239,7 +239,7 @@ class Workflow:
     def _channel_name(self, request: StartRequest) -> str:
         try:
             name = self.slack.conversations_info(channel=request.channel_id)["channel"]["name"]
-        except (SlackClientError, KeyError, TypeError):
+        except (*SLACK_FAILURES, KeyError, TypeError):
             name = request.channel_name
         name = str(name or "").strip()
         if not name or name in {"privategroup", "directmessage"}:
@@ -254,8 +254,8 @@ class Workflow:
 
     def catch_up_after(self, recorded: RecordedClick) -> str | None:
         """After the ack: make Slack's messages match what the click stored."""
-        if recorded.project_id is not None:
-            self.slack_sync.sync(recorded.project_id)
+        if recorded.project_id is not None and not self.slack_sync.catch_up(recorded.project_id):
+            return recorded.reply or saved_but_behind(recorded.saved)  # stored all the same
         return recorded.reply
 
     def record_click(self, click: ItemClick) -> RecordedClick:
@@ -267,7 +267,7 @@ class Workflow:
         except OperationalError as error:  # locked for longer than Slack waits, or unreachable
             log.warning("tick not stored, database busy: %s", type(error.orig).__name__)
             return RecordedClick(None, DATABASE_BUSY)
-        return RecordedClick(project_id, reply)
+        return RecordedClick(project_id, reply, saved="tick" if click.selected else "untick")
 
     def _record_click(self, click: ItemClick) -> tuple[str | None, int | None]:
         with session_scope(self.engine) as session:

@@ -105,25 +105,46 @@ class MessageKind:
     PHASE = "phase"  # one per opened phase, in the thread
     PHASE_DONE = "phase_done"  # the one-line "Phase N complete" notice
     BARS = "bars"  # the committed success bars, redrawn on amendments
+    EVALUATION = "evaluation"  # one evaluation's table; `subject_id` is the evaluation's id
+
+
+# Messages Slack does not show as stored yet (unposted, behind, or to be counted again once
+# Slack has settled), unless Slack refused them as they are for good. The repair pass reads
+# this (partial) index only, so it is empty, and the pass cheap, when every thread is caught up.
+UNSETTLED_MESSAGE = text(
+    "(ts IS NULL OR rendered_version < wanted_version OR check_after IS NOT NULL)"
+    " AND (refused_version IS NULL OR refused_version < wanted_version)"
+)
 
 
 class PostedMessage(SQLModel, table=True):
     """A message the bot owns in Slack, and how far Slack's copy is behind the database."""
 
     __tablename__ = "posted_message"
-    __table_args__ = (UniqueConstraint("project_id", "kind", "phase_number", name="uq_message_slot"),)
+    __table_args__ = (
+        UniqueConstraint("project_id", "kind", "phase_number", "subject_id", name="uq_message_slot"),
+        Index(
+            "ix_posted_message_unsettled",
+            "project_id",
+            sqlite_where=UNSETTLED_MESSAGE,
+            postgresql_where=UNSETTLED_MESSAGE,
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(sa_column=_project_fk())
     kind: str = Field(max_length=16)
     phase_number: int = 0
+    # What the message is about beyond its phase (an evaluation's id); 0 for one-per-phase kinds.
+    subject_id: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     ts: str | None = Field(default=None, max_length=32)
     # The project version whose change last touched this message, and the last one Slack shows.
     wanted_version: int = 0
     rendered_version: int = -1
     # Set while one worker posts the message, so that no other posts it again.
     claimed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
-    # Claims so far: past the first, Slack may hold a post we never heard back about.
+    # Attempts that may have reached Slack: past the first, Slack may hold a post we never
+    # heard back about (a refused attempt does not count).
     post_attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     # Slack refused this message for good (invalid_blocks, msg_too_long...) when drawn at
     # `refused_version`: it is tried again only once what it shows changes.
@@ -133,6 +154,9 @@ class PostedMessage(SQLModel, table=True):
     # redraws of one message are paced (slack_sync.REDRAW_INTERVAL) and never overlap.
     drawn_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     redraw_claimed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    # Set when Slack may hold copies we have not seen (a post whose answer never came): not
+    # posted again, and not trusted, until this moment has passed and the thread is read back.
+    check_after: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
 
 class ScheduleKind:
@@ -185,6 +209,11 @@ class Nudge(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=100)
     ts: str | None = Field(default=None, max_length=32)
     sent_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    # Set after a post that followed one whose answer never came: a late copy may still land,
+    # so the thread is read back once this moment has passed and extra copies are deleted.
+    check_after: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True)
+    )
     answer: str | None = Field(default=None, max_length=32)
     answered_by: str | None = Field(default=None, max_length=32)
     answered_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))

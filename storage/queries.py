@@ -197,12 +197,19 @@ def get_thread_ts(session: Session, project_id: int) -> str | None:
 
 
 def add_message(
-    session: Session, project: Project, *, kind: str, phase_number: int = 0, ts: str | None = None
+    session: Session,
+    project: Project,
+    *,
+    kind: str,
+    phase_number: int = 0,
+    subject_id: int = 0,
+    ts: str | None = None,
 ) -> PostedMessage:
     message = PostedMessage(
         project_id=_id(project),
         kind=kind,
         phase_number=phase_number,
+        subject_id=subject_id,
         ts=ts,
         wanted_version=project.version,
         rendered_version=project.version if ts else -1,
@@ -230,13 +237,14 @@ def mark_messages_stale(
 
 def claim_message(session: Session, message_id: int, *, now: datetime, stale_after: timedelta) -> int | None:
     """Take the right to post an unposted message. Returns which attempt this is, or None
-    when someone else holds it."""
+    when someone else holds it, or Slack may still be storing an earlier attempt."""
     result = session.execute(
         update(PostedMessage)
         .where(
             col(PostedMessage.id) == message_id,
             col(PostedMessage.ts).is_(None),
             or_(col(PostedMessage.claimed_at).is_(None), col(PostedMessage.claimed_at) < now - stale_after),
+            or_(col(PostedMessage.check_after).is_(None), col(PostedMessage.check_after) <= now),
         )
         .values(claimed_at=now, post_attempts=col(PostedMessage.post_attempts) + 1)
     )
@@ -245,16 +253,43 @@ def claim_message(session: Session, message_id: int, *, now: datetime, stale_aft
     return session.exec(select(PostedMessage.post_attempts).where(PostedMessage.id == message_id)).one()
 
 
-def release_message(session: Session, message_id: int) -> None:
-    session.execute(update(PostedMessage).where(col(PostedMessage.id) == message_id).values(claimed_at=None))
+def release_message(session: Session, message_id: int, *, check_after: datetime | None = None) -> None:
+    """Give up a claim. Without `check_after` Slack refused the post, so the attempt does not
+    count; with it, Slack may have stored it: nobody posts again before that moment."""
+    values: dict[str, object] = {"claimed_at": None, "check_after": check_after}
+    if check_after is None:
+        values["post_attempts"] = col(PostedMessage.post_attempts) - 1
+    session.execute(update(PostedMessage).where(col(PostedMessage.id) == message_id).values(**values))
 
 
-def record_posted(session: Session, message_id: int, *, ts: str, version: int) -> None:
+def record_posted(
+    session: Session, message_id: int, *, ts: str, version: int, check_after: datetime | None = None
+) -> None:
+    """Slack holds the message at `ts`; `check_after`: a late copy may still land, count them then."""
     session.execute(
         update(PostedMessage)
         .where(col(PostedMessage.id) == message_id)
-        .values(ts=ts, rendered_version=version, claimed_at=None, refused_reason=None, refused_version=None)
+        .values(
+            ts=ts,
+            rendered_version=version,
+            claimed_at=None,
+            check_after=check_after,
+            refused_reason=None,
+            refused_version=None,
+        )
     )
+
+
+def record_checked(session: Session, message_id: int, *, ts: str) -> None:
+    """The thread was read back and holds the message once, at `ts`. A different ts than the
+    one recorded (an older copy kept) is redrawn: it shows what was drawn back then."""
+    message = session.get(PostedMessage, message_id)
+    if message is None:
+        return
+    if message.ts != ts:
+        message.ts, message.rendered_version = ts, -1
+    message.check_after = None
+    session.add(message)
 
 
 def claim_redraw(
@@ -340,18 +375,29 @@ def record_redrawn(
     return message is not None and message.rendered_version < message.wanted_version
 
 
-def list_stale_messages(session: Session) -> list[PostedMessage]:
-    """Messages Slack shows behind the database (or never received): the repair backlog."""
-    return list(
-        session.exec(
-            select(PostedMessage).where(
-                or_(
-                    col(PostedMessage.ts).is_(None),
-                    col(PostedMessage.rendered_version) < col(PostedMessage.wanted_version),
-                )
-            )
-        ).all()
+def unsettled_project_ids(session: Session, *, after: int, limit: int) -> list[int]:
+    """Projects past `after` with a message Slack does not show as stored (the repair
+    backlog), at most `limit`; reads only the partial index of such messages."""
+    statement = (
+        select(PostedMessage.project_id)
+        .where(
+            # The partial index's predicate (models.UNSETTLED_MESSAGE), term for term, so it is used.
+            or_(
+                col(PostedMessage.ts).is_(None),
+                col(PostedMessage.rendered_version) < col(PostedMessage.wanted_version),
+                col(PostedMessage.check_after).is_not(None),
+            ),
+            or_(
+                col(PostedMessage.refused_version).is_(None),
+                col(PostedMessage.refused_version) < col(PostedMessage.wanted_version),
+            ),
+            col(PostedMessage.project_id) > after,
+        )
+        .distinct()
+        .order_by(col(PostedMessage.project_id))
+        .limit(limit)
     )
+    return list(session.exec(statement).all())
 
 
 # --- schedules and nudges ------------------------------------------------------------------
@@ -562,6 +608,20 @@ def finish_nudge(session: Session, nudge_id: int, lease_token: str, **values: ob
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
+def nudges_to_check(session: Session, *, now: datetime, limit: int) -> list[Nudge]:
+    """Sent nudges whose thread must be read back for late copies now."""
+    return list(
+        session.exec(
+            select(Nudge).where(col(Nudge.check_after) <= now).order_by(col(Nudge.check_after)).limit(limit)
+        ).all()
+    )
+
+
+def recheck_nudge(session: Session, nudge_id: int, *, at: datetime) -> None:
+    """Read the nudge's thread back, and draw it again, once `at` has passed."""
+    session.execute(update(Nudge).where(col(Nudge.id) == nudge_id).values(check_after=at))
+
+
 def list_nudges(session: Session, project_id: int | None = None) -> list[Nudge]:
     statement = select(Nudge).order_by(col(Nudge.id))
     if project_id is not None:
@@ -666,6 +726,16 @@ def current_bars(session: Session, project_id: int) -> tuple[SuccessBars, list[S
     return bars, list(slices)
 
 
+def get_bars(session: Session, bars_id: int) -> tuple[SuccessBars, list[SliceBar]] | None:
+    bars = session.get(SuccessBars, bars_id)
+    if bars is None:
+        return None
+    slices = session.exec(
+        select(SliceBar).where(SliceBar.bars_id == bars_id).order_by(col(SliceBar.id))
+    ).all()
+    return bars, list(slices)
+
+
 def add_bars(session: Session, project: Project, bars: SuccessBars, slices: list[SliceBar]) -> SuccessBars:
     bars.project_id = _id(project)
     session.add(bars)
@@ -699,6 +769,13 @@ def latest_evaluation(session: Session, project_id: int) -> tuple[Evaluation, li
     if evaluation is None:
         return None
     return evaluation, list_slice_scores(session, evaluation.id or 0)
+
+
+def get_evaluation(session: Session, evaluation_id: int) -> tuple[Evaluation, list[SliceScore]] | None:
+    evaluation = session.get(Evaluation, evaluation_id)
+    if evaluation is None:
+        return None
+    return evaluation, list_slice_scores(session, evaluation_id)
 
 
 def list_evaluations(session: Session, project_id: int) -> list[Evaluation]:

@@ -473,6 +473,16 @@ def test_hang_up_carries_the_call_out_and_never_answers(client: WebClient, fake:
     assert [m["text"] for m in fake.messages("CPUB")] == ["sent anyway", "twice", "twice"]
 
 
+def test_a_fault_after_carrying_the_call_out(fake: FakeSlack) -> None:
+    fake.fail("chat.postMessage", status=500, retry_after=None, carry_out=True)
+    no_retries = WebClient(token=fake.bot_token, base_url=fake.api_url, retry_handlers=[])
+    assert slack_error(lambda: no_retries.chat_postMessage(channel="CPUB", text="stored"))["error"] == (
+        "internal_error"
+    )
+    assert [m["text"] for m in fake.messages("CPUB")] == ["stored"]
+    assert fake.calls_to("chat.postMessage")[0].http_status == 500
+
+
 def test_bot_removed_from_private_channel(client: WebClient, fake: FakeSlack) -> None:
     ts = client.chat_postMessage(channel="CPRIV", text="hi")["ts"]
     fake.set_channel("CPRIV", is_member=False)

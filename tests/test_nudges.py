@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from bot.fake_slack import FakeSlack
 from bot.nudges import rules
+from bot.slack_sync import SETTLE
 from storage import queries
 from storage.models import NudgeStatus
 from tests.checklist_flow import TEMPLATE, block_text, parent_of, phase_messages, replies_of, tick_phase
@@ -377,14 +378,15 @@ def test_slack_errors_delay_a_nudge_without_losing_or_doubling_it(
 ) -> None:
     start_project(bot)
     bot.clock.advance(timedelta(days=3))
-    fake_slack.fail("chat.postMessage", status=503, retry_after=None, times=3)  # more than the client retries
+    # A 5xx: Slack may have stored the post, so it is not sent again blind (no client retry).
+    fake_slack.fail("chat.postMessage", status=503, retry_after=None)
     assert bot.run_nudges() == 0
     [nudge] = all_nudges(bot)
     assert (nudge.status, nudge.attempts) == (NudgeStatus.PENDING, 1) and nudge.last_error
 
-    fake_slack.fail("chat.postMessage", status=429, retry_after=0, times=4)
+    fake_slack.fail("chat.postMessage", status=429, retry_after=0, times=4)  # more than the client retries
     bot.clock.advance(timedelta(minutes=1))
-    assert bot.run_nudges() == 0  # still refused: backs off again
+    assert bot.run_nudges() == 0  # read back (not there), posted, still refused: backs off again
     assert bot.run_nudges() == 0  # not yet time to retry
     bot.clock.advance(timedelta(minutes=2))
     assert bot.run_nudges() == 1
@@ -433,25 +435,93 @@ def test_a_nudge_whose_sender_died_is_not_posted_twice(bot: RunningBot, fake_sla
     assert token
 
 
+def nudge_rows(bot: RunningBot) -> list[tuple[str, int, str | None]]:
+    return [(n.status, n.attempts, n.ts) for n in all_nudges(bot)]
+
+
 def test_a_slack_timeout_is_retried_without_doubling(
     fake_slack: FakeSlack, sqlite_url: str, clock: FakeClock
 ) -> None:
-    bot = RunningBot(fake_slack, sqlite_url, clock, slack_timeout_seconds=0.5)
+    """Slack stores the timed-out nudge only after the retry read the thread back, found
+    nothing and posted again: the bot deletes its own newer copy, so the thread shows one."""
+    bot = RunningBot(fake_slack, sqlite_url, clock, slack_timeout_seconds=0.3)
     try:
         start_project(bot)
         bot.clock.advance(timedelta(days=3))
-        # Slack takes the post but answers too late: the client gives up, the message exists.
-        fake_slack.delay("chat.postMessage", 1.5)
+        late = fake_slack.hold("chat.postMessage")  # Slack is slow to take the nudge in
+        assert bot.run_nudges() == 0  # the client gives up; Slack still has the post
+        fake_slack.hold("chat.postMessage").set()  # later posts go straight through
+
+        bot.clock.advance(SETTLE)
+        assert bot.run_nudges() == 0  # Slack may still store it: not read back, not sent yet
+        bot.clock.advance(timedelta(minutes=1) - SETTLE)
+        assert bot.run_nudges() == 1  # read back: not there yet, so posted again
+        late.set()  # ... and now Slack stores the first one too
+        assert fake_slack.wait_for_call("chat.postMessage", count=4)  # parent, phase 1, two nudges
+        first, second = nudges_in_thread(fake_slack)
+        assert fake_slack.calls_to("chat.delete") == []
+
+        bot.clock.advance(SETTLE)  # once Slack has settled, the thread is counted again
         assert bot.run_nudges() == 0
-        fake_slack.delay("chat.postMessage", 0)
-        assert fake_slack.wait_for_call("chat.postMessage", timeout=10)  # Slack got to it, late
-        bot.clock.advance(timedelta(minutes=1))
-        assert bot.run_nudges() == 1  # found in the thread's metadata, not posted again
-        assert len(nudges_in_thread(fake_slack)) == 1
-        assert len(fake_slack.calls_to("chat.postMessage")) == 3  # parent, phase 1, the one nudge
-        assert [(n.status, n.attempts) for n in all_nudges(bot)] == [(NudgeStatus.SENT, 2)]
+        [kept] = nudges_in_thread(fake_slack)
+        assert kept["ts"] == first["ts"]  # the older copy stays, the bot's newer one is deleted
+        assert [call.args["ts"] for call in fake_slack.calls_to("chat.delete")] == [second["ts"]]
+        assert nudge_rows(bot) == [(NudgeStatus.SENT, 2, first["ts"])]
+        assert bot.run_nudges() == 0 and len(fake_slack.calls_to("chat.delete")) == 1  # counted once
     finally:
         bot.stop()
+
+
+def test_a_nudge_slack_stored_before_the_read_back_is_adopted(
+    fake_slack: FakeSlack, sqlite_url: str, clock: FakeClock
+) -> None:
+    bot = RunningBot(fake_slack, sqlite_url, clock, slack_timeout_seconds=0.3)
+    try:
+        start_project(bot)
+        bot.clock.advance(timedelta(days=3))
+        answers = fake_slack.hold_answers("chat.postMessage")  # stored at once, answered too late
+        assert bot.run_nudges() == 0
+        answers.set()
+        [stored] = nudges_in_thread(fake_slack)
+        bot.clock.advance(timedelta(minutes=1))
+        assert bot.run_nudges() == 1  # found in the thread's metadata, not posted again
+        assert len(fake_slack.calls_to("chat.postMessage")) == 3  # parent, phase 1, the one nudge
+        assert nudge_rows(bot) == [(NudgeStatus.SENT, 2, stored["ts"])]
+        bot.clock.advance(SETTLE)
+        assert bot.run_nudges() == 0
+        assert len(nudges_in_thread(fake_slack)) == 1 and fake_slack.calls_to("chat.delete") == []
+    finally:
+        bot.stop()
+
+
+def test_a_nudge_whose_connection_dropped_is_not_sent_again_blind(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    start_project(bot)
+    bot.clock.advance(timedelta(days=3))
+    fake_slack.fail("chat.postMessage", hang_up=True)  # Slack stores it, the answer is lost
+    assert bot.run_nudges() == 0
+    assert len(nudges_in_thread(fake_slack)) == 1  # slack_sdk did not send it again
+    bot.clock.advance(timedelta(minutes=1))
+    assert bot.run_nudges() == 1  # adopted from the thread
+    assert len(nudges_in_thread(fake_slack)) == 1 and len(fake_slack.calls_to("chat.postMessage")) == 3
+
+
+def test_an_answer_saved_while_slack_fails_is_said_so_and_drawn_later(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    start_project(bot)
+    assert advance_to(bot, MONDAY_10_UTC + timedelta(days=3)) == 1
+    reminder = nudges_in_thread(fake_slack)[-1]
+    fake_slack.fail("chat.update", status=503, retry_after=None, times=3)  # more than the client retries
+    press(bot, fake_slack, reminder, rules.Answer.SNOOZE_STALL)
+    assert replies_to_user(fake_slack)[-1] == "Your answer is saved; Slack is slow, the thread will catch up."
+    assert fake_slack.message(PROJECT_CHANNEL, reminder["ts"])["blocks"] == reminder["blocks"]  # not yet
+
+    bot.clock.advance(SETTLE)  # the next pass of the beat draws it as stored
+    assert bot.run_nudges() == 0
+    drawn = fake_slack.message(PROJECT_CHANNEL, reminder["ts"])
+    assert "Snooze" in block_text(drawn) and not any(b["type"] == "actions" for b in drawn["blocks"])
 
 
 def test_snoozing_a_stall_reminder_pushes_the_next_one_a_day(bot: RunningBot, fake_slack: FakeSlack) -> None:

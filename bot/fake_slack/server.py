@@ -158,7 +158,8 @@ class _Fault:
     status: int
     retry_after: int | None
     error: str | None
-    hang_up: bool = False  # carry the call out, then close the connection without answering
+    carry_out: bool = False  # the call is carried out first, then the fault answers
+    hang_up: bool = False  # ... and the answer is no answer at all: the connection closes
 
 
 @dataclass
@@ -429,6 +430,11 @@ class FakeSlack:
         with self._progress:
             return self._progress.wait_for(lambda: self._answered[method] >= count, timeout=timeout)
 
+    def arrivals(self, method: str) -> int:
+        """Requests to `method` that have arrived so far, answered or not (e.g. held)."""
+        with self._lock:
+            return self._arrivals[method]
+
     def wait_for_arrival(self, method: str, *, count: int = 1, timeout: float = 10) -> bool:
         """Wait until `count` requests to `method` have arrived, answered or not (e.g. held)."""
         with self._progress:
@@ -522,13 +528,15 @@ class FakeSlack:
         retry_after: int | None = 1,
         times: int = 1,
         error: str | None = None,
+        carry_out: bool = False,
         hang_up: bool = False,
     ) -> None:
         """The next `times` calls to `method` fail: HTTP `status` (429 with Retry-After when given),
-        or, with `error=`, HTTP 200 {"ok": false, "error": error}, or, with `hang_up=True`, the call
-        is carried out and the connection closed without an answer (Slack acted, the client never
-        hears). Use method "response_url" for response_url posts."""
-        fault = _Fault(status, retry_after, error, hang_up)
+        or, with `error=`, HTTP 200 {"ok": false, "error": error}. With `carry_out=True` the call
+        is done first (a post is stored) and the failure answers anyway; with `hang_up=True` it is
+        done and the connection closes with no answer. Use method "response_url" for
+        response_url posts."""
+        fault = _Fault(status, retry_after, error, carry_out or hang_up, hang_up)
         with self._lock:
             self._faults.setdefault(method, []).extend([fault] * times)
 
@@ -620,7 +628,7 @@ class FakeSlack:
 
         arrived_at = time.monotonic()
         fault = self._arrive(method)
-        if fault is not None and not fault.hang_up:
+        if fault is not None and not fault.carry_out:
             status, headers, body = self._fault_answer(fault)
         else:
             status, headers = 200, {}
@@ -631,6 +639,8 @@ class FakeSlack:
                     body = self._answer(method, args, token)
                 except SlackError as e:
                     body = e.body()
+            if fault is not None and not fault.hang_up:
+                status, headers, body = self._fault_answer(fault)  # done, and answered as failed
         answer_hold = self._answer_holds.get(method)
         if answer_hold is not None:
             answer_hold.wait()  # done on Slack's side, the answer not yet sent back
@@ -964,7 +974,7 @@ class FakeSlack:
         channel = self._channel(args.get("channel"))
         ts = args.get("ts")
         message = self._messages[channel.id].get(ts) if isinstance(ts, str) else None
-        if message is None:
+        if message is None or not isinstance(ts, str):
             raise SlackError("message_not_found")
         if message.get("user") != self.bot_user_id:
             raise SlackError("cant_delete_message")

@@ -24,7 +24,8 @@ JOB_ID = "deliver-nudges"
 def start_nudge_scheduler(
     service: NudgeService, poll_seconds: int, *also: Callable[[], object]
 ) -> BackgroundScheduler:
-    """Start the one periodic job: due nudges, and `also` (expiring waivers) on the same beat."""
+    """Start the one periodic job: due nudges, and `also` (expiring waivers, the Slack repair
+    pass) on the same beat."""
     scheduler = BackgroundScheduler(timezone=UTC)
     scheduler.add_job(
         _run,

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -29,9 +28,9 @@ from bot.nudges import rules, schedules
 from bot.nudges.pacing import PostingPace
 from bot.nudges.timing import zone
 from bot.project_state import NO_PROJECT, channel_project
-from bot.readback import ReadBackError, find_in_thread
 from bot.rendering import nudges as render
 from bot.rendering.mrkdwn import escape
+from bot.slack_sync import SETTLE, SLACK_FAILURES, PostPlace, reason_of, saved_but_behind
 from bot.workflow import Workflow
 from storage import queries
 from storage.engine import session_scope
@@ -47,6 +46,8 @@ CLAIM_BATCH = 1000
 PASS_SECONDS = 60.0
 # Nudges a button click may send (its own project's only): a drift report's offer.
 ANSWER_BATCH = 5
+# Threads read back per pass for late copies of nudges (each is one conversations.replies).
+CHECK_BATCH = 20
 MAX_BACKOFF = timedelta(hours=1)
 # Slack errors that no retry fixes: pause the project's nudges until someone acts.
 PAUSING_ERRORS = {
@@ -114,6 +115,7 @@ class NudgeService:
         most = min(CLAIM_BATCH, self.pace.posts_within(min(seconds, self.lease.total_seconds() / 2)))
         while time.monotonic() < ends and (claimed := self._claim_batch(most)):
             sent += sum(self._deliver(nudge_id, token) for nudge_id, token in claimed)
+        self._count_copies()
         return sent
 
     def _materialize_batch(self) -> bool:
@@ -188,36 +190,70 @@ class NudgeService:
             attempts = nudge.attempts
         if skip or thread_ts is None:
             return self._finish(nudge_id, token, status=NudgeStatus.SKIPPED, skip_reason=skip or "no thread")
-        try:
-            if attempts > 1 and (
-                ts := find_in_thread(
-                    self.slack, project.channel_id, thread_ts, METADATA_EVENT, "nudge_id", nudge_id
-                )
-            ):
-                return self._finish(nudge_id, token, status=NudgeStatus.SENT, ts=ts, sent_at=self.clock())
-            self.pace.wait_turn(project.channel_id)
-            response = self.slack.chat_postMessage(
-                channel=project.channel_id,
-                thread_ts=thread_ts,
-                text=content.text,
-                blocks=content.blocks,
-                metadata={"event_type": METADATA_EVENT, "event_payload": {"nudge_id": nudge_id}},
-                unfurl_links=False,
+        place = PostPlace(project.channel_id, thread_ts, METADATA_EVENT, "nudge_id", nudge_id)
+        self.pace.wait_turn(project.channel_id)
+        # Past the first attempt an earlier one may have reached Slack: read back before posting.
+        outcome = self.workflow.slack_sync.post_once(place, content, read_back_first=attempts > 1)
+        if outcome.ts is not None:
+            now = self.clock()
+            recount = now + SETTLE if attempts > 1 else None  # a late copy may still land
+            return self._finish(
+                nudge_id, token, status=NudgeStatus.SENT, ts=outcome.ts, sent_at=now, check_after=recount
             )
-        except ReadBackError as error:  # not the post: the read before it
-            self._pause(project.id or 0, CANNOT_READ_BACK.format(reason=error.reason))
-            return self._finish(nudge_id, token, status=NudgeStatus.PENDING, last_error=error.reason)
-        except SlackApiError as error:
-            reason = str(error.response.get("error", "unknown_error"))
-            if reason in PAUSING_ERRORS:
-                self._pause(project.id or 0, PAUSING_ERRORS[reason])
-                return self._finish(nudge_id, token, status=NudgeStatus.PENDING, last_error=reason)
-            return self._retry_later(nudge_id, token, attempts, reason)
-        except (SlackClientError, OSError) as error:  # timeouts and dropped connections
-            return self._retry_later(nudge_id, token, attempts, type(error).__name__)
-        return self._finish(
-            nudge_id, token, status=NudgeStatus.SENT, ts=str(response["ts"]), sent_at=self.clock()
-        )
+        if outcome.cannot_read:  # not the post: the read before it
+            self._pause(project.id or 0, CANNOT_READ_BACK.format(reason=outcome.reason))
+            return self._finish(nudge_id, token, status=NudgeStatus.PENDING, last_error=outcome.reason)
+        if outcome.refused in PAUSING_ERRORS:
+            self._pause(project.id or 0, PAUSING_ERRORS[outcome.refused])
+            return self._finish(nudge_id, token, status=NudgeStatus.PENDING, last_error=outcome.refused)
+        return self._retry_later(nudge_id, token, attempts, outcome.reason)
+
+    def _count_copies(self) -> None:
+        """Sent nudges that followed a post whose answer never came, or whose redraw Slack
+        failed: once Slack has settled, read the thread back, delete any late second copy so
+        the thread shows one, and draw the one kept as stored."""
+        with session_scope(self.engine) as session:
+            due = [
+                (nudge.id or 0, nudge.ts, nudge.project_id, nudge.answer is not None)
+                for nudge in queries.nudges_to_check(session, now=self.clock(), limit=CHECK_BATCH)
+            ]
+        for nudge_id, ts, project_id, answered in due:
+            with session_scope(self.engine) as session:
+                project = _must(queries.get_project(session, project_id))
+                thread_ts = queries.get_thread_ts(session, project_id)
+            place = PostPlace(project.channel_id, thread_ts, METADATA_EVENT, "nudge_id", nudge_id)
+            try:
+                kept = self.workflow.slack_sync.keep_one_copy(place) if thread_ts else ts
+            except SLACK_FAILURES as error:
+                log.warning("could not read back nudge %s: %s", nudge_id, reason_of(error))
+                continue  # the next pass tries again
+            with session_scope(self.engine) as session:
+                nudge = _must(queries.get_nudge(session, nudge_id, for_update=True))
+                nudge.ts, nudge.check_after = kept or nudge.ts, None
+                session.add(nudge)
+            if (kept is not None and kept != ts) or answered:
+                self._redraw(nudge_id)
+
+    def _redraw(self, nudge_id: int) -> bool:
+        """Show the nudge as stored; False when Slack failed (the next pass draws it again)."""
+        with session_scope(self.engine) as session:
+            nudge = _must(queries.get_nudge(session, nudge_id))
+            project = _must(queries.get_project(session, nudge.project_id))
+            message_ts, channel = nudge.ts, project.channel_id
+            content = render.nudge_message(
+                self.template, self.workflow.project_view(session, project), _view(session, nudge)
+            )
+        if message_ts:
+            try:
+                self.slack.chat_update(
+                    channel=channel, ts=message_ts, text=content.text, blocks=content.blocks
+                )
+            except SLACK_FAILURES as error:
+                log.warning("could not update nudge %s: %s", nudge_id, reason_of(error))
+                with session_scope(self.engine) as session:
+                    queries.recheck_nudge(session, nudge_id, at=self.clock() + SETTLE)
+                return False
+        return True
 
     def _skip_reason(self, session: Session, nudge: Nudge, project: Project) -> str | None:
         """Why a nudge became pointless between falling due and being sent, if it did."""
@@ -237,6 +273,8 @@ class NudgeService:
 
     def _retry_later(self, nudge_id: int, token: str, attempts: int, reason: str) -> bool:
         log.warning("nudge %s not sent (%s); retrying later", nudge_id, reason)
+        # At least a minute: longer than Slack takes to settle, so a post whose answer never
+        # came is in the thread by the time the next attempt reads it back.
         backoff = min(timedelta(minutes=1) * 2 ** (attempts - 1), MAX_BACKOFF)
         self._finish(
             nudge_id,
@@ -301,22 +339,12 @@ class NudgeService:
             if click.answer is rules.Answer.START_REDISTILL:
                 start_cycle_from = project.id
             project_id = project.id or 0
-            message_ts, channel = nudge.ts, project.channel_id
-            content = render.nudge_message(
-                self.template, self.workflow.project_view(session, project), _view(session, nudge)
-            )
-        if message_ts:
-            try:
-                self.slack.chat_update(
-                    channel=channel, ts=message_ts, text=content.text, blocks=content.blocks
-                )
-            except SlackClientError as error:
-                log.warning("could not update nudge %s: %s", click.nudge_id, type(error).__name__)
+        shown = self._redraw(click.nudge_id)
         reply = None
         if start_cycle_from is not None:
             reply = self.workflow.start_cycle(start_cycle_from, click.user_id)
         self._send_ready(project_id)  # a drift report's offer goes out now
-        return reply
+        return reply or (None if shown else saved_but_behind("answer"))
 
     def _apply_answer(
         self, session: Session, project: Project, nudge: Nudge, click: NudgeClick, now: datetime

@@ -1,0 +1,357 @@
+"""Every post reaches the thread exactly once, whatever happens to Slack's answer (issue 12).
+
+Slack has no idempotency key for posts: when its answer is late or lost, it may still store
+the post. These tests make the fake Slack store a post and answer too late (`hold_answers`),
+take a post in only after the client gave up (`hold`), or hang up after storing it, on every
+kind of message, and drive the bot through its real endpoint with an injected clock: Slack
+settling and the repair beat are the clock moving, never the test sleeping.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from bot import cli
+from bot.fake_slack import FakeSlack
+from bot.slack_sync import CLAIM_TIMEOUT, MESSAGE_EVENT, SETTLE, SLOW_START
+from storage import queries
+from storage.engine import session_scope
+from tests.checklist_flow import (
+    PASSING_EVALUATION,
+    TEMPLATE,
+    block_text,
+    fill_form,
+    parent_of,
+    phase_messages,
+    record_evidence_for,
+    replies_of,
+    tick_phase,
+)
+from tests.conftest import PROJECT_CHANNEL
+from tests.support import FakeClock, RunningBot, settings_for
+
+TIMEOUT = 0.3  # seconds the bot's Slack client waits for an answer
+SAVED_BUT_SLOW = "Your tick is saved; Slack is slow, the thread will catch up."
+
+
+@pytest.fixture
+def bot(fake_slack: FakeSlack, sqlite_url: str, clock: FakeClock) -> Iterator[RunningBot]:
+    running = RunningBot(fake_slack, sqlite_url, clock, slack_timeout_seconds=TIMEOUT)
+    yield running
+    running.stop()
+
+
+def replies_to_user(fake: FakeSlack) -> list[str]:
+    return [response.body.get("text", "") for response in fake.responses]
+
+
+def thread_copies(fake: FakeSlack) -> Counter[int]:
+    """How many times each of the bot's thread messages is in the thread, by its id."""
+    return Counter(
+        m["metadata"]["event_payload"]["message_id"]
+        for m in replies_of(fake, PROJECT_CHANNEL)
+        if (m.get("metadata") or {}).get("event_type") == MESSAGE_EVENT
+    )
+
+
+def labels(fake: FakeSlack) -> list[str]:
+    """The thread, one short label per reply: a message's header, or its fallback text."""
+    out = []
+    for m in replies_of(fake, PROJECT_CHANNEL):
+        header = next((b["text"]["text"] for b in m["blocks"] if b["type"] == "header"), None)
+        out.append((header or m["text"])[:40])
+    return out
+
+
+def posted_count(fake: FakeSlack) -> int:
+    """Posts sent so far, whether or not Slack has answered them."""
+    return fake.arrivals("chat.postMessage")
+
+
+def repair_later(bot: RunningBot, after: timedelta = SETTLE) -> int:
+    """One pass of the repair beat, once `after` has passed on the injected clock."""
+    bot.settle()
+    bot.clock.advance(after)
+    return bot.bot.workflow.slack_sync.repair()
+
+
+def tick_all_but_last(bot: RunningBot, fake: FakeSlack, phase_number: int) -> dict[str, Any]:
+    """Tick every item of the phase but its last; returns the phase's message."""
+    message = phase_messages(fake, PROJECT_CHANNEL)[phase_number - 1]
+    for item in TEMPLATE.phase(phase_number).items[:-1]:
+        bot.slack.click(PROJECT_CHANNEL, message["ts"], item.key, selected=True)
+        bot.settle()
+    return message
+
+
+def tick_last(bot: RunningBot, fake: FakeSlack, message: dict[str, Any], phase_number: int) -> None:
+    last = TEMPLATE.phase(phase_number).items[-1]
+    assert bot.slack.click(PROJECT_CHANNEL, message["ts"], last.key, selected=True).status == 200
+    bot.settle()
+
+
+def start(bot: RunningBot) -> None:
+    bot.slack.command("start Router")
+    bot.settle()
+
+
+def assert_caught_up(bot: RunningBot, fake: FakeSlack) -> None:
+    """Once Slack has settled, the thread holds each message once and nothing is left to do."""
+    repair_later(bot)  # the last adopted posts are counted once more
+    assert set(thread_copies(fake).values()) == {1}, thread_copies(fake)
+    calls = len(fake.calls)
+    assert repair_later(bot) == 0 and len(fake.calls) == calls
+
+
+# --- a late answer on each kind of thread message --------------------------------------------
+
+
+def test_a_late_answer_on_the_phase_notice_and_the_next_phase(bot: RunningBot, fake_slack: FakeSlack) -> None:
+    start(bot)
+    phase_one = tick_all_but_last(bot, fake_slack, 1)
+    answers = fake_slack.hold_answers("chat.postMessage")  # Slack stores each post, answers too late
+    try:
+        tick_last(bot, fake_slack, phase_one, 1)
+        assert replies_to_user(fake_slack)[-1] == SAVED_BUT_SLOW  # the tick did commit
+        assert len(labels(fake_slack)) == 2  # Phase 1 and the notice Slack stored
+        posts = posted_count(fake_slack)
+
+        assert repair_later(bot, SETTLE - timedelta(seconds=1)) == 1
+        assert posted_count(fake_slack) == posts  # Slack may still be storing it: nothing re-sent
+        repair_later(bot, timedelta(seconds=1))  # settled: the notice is read back and adopted...
+        assert posted_count(fake_slack) == posts + 1  # ... then Phase 2 posted: late again
+        repair_later(bot)  # Phase 2 is read back and adopted too
+    finally:
+        answers.set()
+    assert labels(fake_slack)[0].startswith("Phase 1") and "complete" in labels(fake_slack)[1]
+    assert labels(fake_slack)[2].startswith("Phase 2") and len(labels(fake_slack)) == 3
+    assert posted_count(fake_slack) == posts + 1  # each message sent once
+    assert "Phase 2 is open" in block_text(replies_of(fake_slack, PROJECT_CHANNEL)[1])
+    assert_caught_up(bot, fake_slack)
+
+
+def test_a_late_answer_on_the_bars_message(bot: RunningBot, fake_slack: FakeSlack) -> None:
+    start(bot)
+    tick_phase(bot, fake_slack, PROJECT_CHANNEL, 1)
+    record_evidence_for(bot, fake_slack, PROJECT_CHANNEL, 2)  # the success bars, by their form
+    tick_all_but_last(bot, fake_slack, 2)
+    answers = fake_slack.hold_answers("chat.postMessage")
+    try:
+        tick_last(bot, fake_slack, phase_messages(fake_slack, PROJECT_CHANNEL)[1], 2)
+        assert replies_to_user(fake_slack)[-1] == SAVED_BUT_SLOW
+        for _ in range(3):  # the notice, the committed bars, Phase 3: each one late
+            repair_later(bot)
+    finally:
+        answers.set()
+    thread = labels(fake_slack)
+    assert thread[3:] == [
+        "Phase 2 complete. Phase 3 is open: *Data",
+        "Committed success bars for Router",
+        "Phase 3 of 7: Data Preparation",
+    ], thread
+    assert_caught_up(bot, fake_slack)
+
+
+def test_a_late_answer_on_the_evaluation_table(bot: RunningBot, fake_slack: FakeSlack) -> None:
+    start(bot)
+    for phase_number in range(1, 6):
+        tick_phase(bot, fake_slack, PROJECT_CHANNEL, phase_number)
+    phase_six = fake_slack.message(PROJECT_CHANNEL, phase_messages(fake_slack, PROJECT_CHANNEL)[5]["ts"])
+    answers = fake_slack.hold_answers("chat.postMessage")
+    try:
+        assert (
+            fill_form(
+                bot, fake_slack, PROJECT_CHANNEL, phase_six, "evaluation:open", PASSING_EVALUATION
+            ).status
+            == 200
+        )
+        posts = posted_count(fake_slack)
+        repair_later(bot, SETTLE - timedelta(seconds=1))
+        assert posted_count(fake_slack) == posts  # not sent again while Slack may be storing it
+        repair_later(bot, timedelta(seconds=1))
+    finally:
+        answers.set()
+    tables = [
+        m for m in replies_of(fake_slack, PROJECT_CHANNEL) if m["text"].startswith("Evaluation recorded")
+    ]
+    assert len(tables) == 1 and posted_count(fake_slack) == posts
+    assert_caught_up(bot, fake_slack)
+
+
+def test_a_start_whose_parent_got_no_answer_says_so_and_is_taken_up_later(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    answers = fake_slack.hold_answers("chat.postMessage")  # Slack stores the parent, answers late
+    bot.slack.command("start Router")
+    bot.settle()
+    answers.set()
+    assert replies_to_user(fake_slack)[-1] == SLOW_START  # not "nothing was changed"
+    [parent] = fake_slack.messages(PROJECT_CHANNEL)
+
+    bot.clock.advance(CLAIM_TIMEOUT + timedelta(minutes=1))  # the next start takes the half-made one up
+    start(bot)
+    assert parent_of(fake_slack, PROJECT_CHANNEL)["ts"] == parent["ts"]  # adopted, not posted again
+    assert labels(fake_slack)[0].startswith("Phase 1") and len(labels(fake_slack)) == 1
+    assert "already has a distillation project" in replies_to_user(fake_slack)[-1]
+
+
+# --- Slack stores the late copy after the read-back ------------------------------------------
+
+
+def test_a_copy_slack_stores_after_the_read_back_is_deleted(bot: RunningBot, fake_slack: FakeSlack) -> None:
+    start(bot)
+    phase_one = tick_all_but_last(bot, fake_slack, 1)
+    late = fake_slack.hold("chat.postMessage")  # Slack takes the notice in only later
+    tick_last(bot, fake_slack, phase_one, 1)
+    assert replies_to_user(fake_slack)[-1] == SAVED_BUT_SLOW
+    fake_slack.hold("chat.postMessage").set()  # later posts go straight through
+
+    repair_later(bot)  # read back: no notice yet, so it is posted again, then Phase 2
+    assert len(labels(fake_slack)) == 3
+    late.set()  # now Slack stores the first notice too, below Phase 2
+    assert fake_slack.wait_for_call("chat.postMessage", count=posted_count(fake_slack))  # all answered
+    assert len(labels(fake_slack)) == 4 and 2 in thread_copies(fake_slack).values()
+
+    repair_later(bot)  # once Slack has settled, the copies are counted again
+    thread = labels(fake_slack)
+    assert len(thread) == 3 and "complete" in thread[1] and thread[2].startswith("Phase 2"), thread
+    [deleted] = fake_slack.calls_to("chat.delete")
+    assert deleted.ok and deleted.args["ts"] not in {m["ts"] for m in replies_of(fake_slack, PROJECT_CHANNEL)}
+    assert_caught_up(bot, fake_slack)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param({"hang_up": True}, id="connection-dropped"),
+        pytest.param({"status": 500, "retry_after": None, "carry_out": True}, id="server-error"),
+    ],
+)
+def test_a_post_whose_answer_was_lost_is_not_sent_again_blind(
+    bot: RunningBot, fake_slack: FakeSlack, fault: dict[str, Any]
+) -> None:
+    start(bot)
+    phase_one = tick_all_but_last(bot, fake_slack, 1)
+    fake_slack.fail("chat.postMessage", **fault)  # Slack stores the notice, then the answer is lost
+    tick_last(bot, fake_slack, phase_one, 1)
+    assert replies_to_user(fake_slack)[-1] == SAVED_BUT_SLOW
+    assert len(labels(fake_slack)) == 2  # slack_sdk did not send it again
+    repair_later(bot)
+    assert len(labels(fake_slack)) == 3 and set(thread_copies(fake_slack).values()) == {1}
+    assert_caught_up(bot, fake_slack)
+
+
+def test_the_evaluation_table_is_claimed_so_two_workers_post_it_once(
+    bot_on_each_db: RunningBot, fake_slack: FakeSlack
+) -> None:
+    """Issue 7, finding 8: two workers bringing the same thread up to date at once."""
+    bot = bot_on_each_db  # Slack's usual timeout: nothing here times out
+    start(bot)
+    for phase_number in range(1, 6):
+        tick_phase(bot, fake_slack, PROJECT_CHANNEL, phase_number)
+    phase_six = fake_slack.message(PROJECT_CHANNEL, phase_messages(fake_slack, PROJECT_CHANNEL)[5]["ts"])
+    posts = posted_count(fake_slack)
+    held = fake_slack.hold("chat.postMessage")
+    submitting = threading.Thread(
+        target=fill_form,
+        args=(bot, fake_slack, PROJECT_CHANNEL, phase_six, "evaluation:open", PASSING_EVALUATION),
+    )
+    submitting.start()  # its worker posts the table, and Slack holds that post
+    assert fake_slack.wait_for_arrival("chat.postMessage", count=posts + 1)
+    with session_scope(bot.engine) as session:
+        project_id = queries.list_messages(session, 1)[0].project_id
+    second = threading.Thread(target=bot.bot.governance.after_submission, args=(project_id,))
+    second.start()  # another worker brings the same thread up to date meanwhile
+    second.join(timeout=5)  # it sees the claim and returns; without one it waits on its own post
+    finished_while_held = not second.is_alive()
+    held.set()
+    second.join()
+    submitting.join()
+    assert fake_slack.wait_for_call("chat.postMessage", count=posted_count(fake_slack))  # all stored
+    tables = [
+        m for m in replies_of(fake_slack, PROJECT_CHANNEL) if m["text"].startswith("Evaluation recorded")
+    ]
+    assert len(tables) == 1 and finished_while_held
+    assert posted_count(fake_slack) == posts + 1
+
+
+# --- the outside scenario of issue 12, and the repair beat ----------------------------------
+
+
+def test_slack_taking_longer_than_the_timeout_then_the_thread_catches_up_by_itself(
+    fake_slack: FakeSlack, sqlite_url: str, clock: FakeClock
+) -> None:
+    """SLACK_TIMEOUT_SECONDS=1, and a Slack that takes 2.5 s to store and answer a post."""
+    bot = RunningBot(fake_slack, sqlite_url, clock, slack_timeout_seconds=1)
+    try:
+        start(bot)
+        phase_one = tick_all_but_last(bot, fake_slack, 1)
+        fake_slack.delay("chat.postMessage", 2.5)
+        posts_before = posted_count(fake_slack)
+        tick_last(bot, fake_slack, phase_one, 1)
+        fake_slack.delay("chat.postMessage", 0)
+        assert replies_to_user(fake_slack)[-1] == SAVED_BUT_SLOW  # not "nothing was changed"
+        assert fake_slack.wait_for_call("chat.postMessage", count=posts_before + 1)  # Slack got to it, late
+
+        # Nobody clicks: the repair beat's next pass, once Slack has settled, catches the thread up.
+        assert timedelta(minutes=1) > SETTLE
+        assert repair_later(bot) == 1
+        thread = labels(fake_slack)
+        assert len(thread) == 3 and "complete" in thread[1] and thread[2].startswith("Phase 2"), thread
+        assert_caught_up(bot, fake_slack)
+    finally:
+        bot.stop()
+
+
+def test_the_scheduler_beat_runs_the_repair_pass(
+    bot: RunningBot, fake_slack: FakeSlack, sqlite_url: str
+) -> None:
+    start(bot)
+    phase_one = tick_all_but_last(bot, fake_slack, 1)
+    answers = fake_slack.hold_answers("chat.postMessage")
+    tick_last(bot, fake_slack, phase_one, 1)  # the notice's answer comes too late: Phase 2 waits
+    answers.set()
+    bot.clock.advance(SETTLE)
+    posts = posted_count(fake_slack)
+    # The beat as `distill-bot run` starts it; its first pass runs at once.
+    scheduler = cli.start_background_work(
+        bot.bot, settings_for(fake_slack, sqlite_url, nudge_poll_seconds=3600)
+    )
+    try:
+        assert fake_slack.wait_for_call("chat.postMessage", count=posts + 1)  # Phase 2, by the beat
+    finally:
+        scheduler.shutdown(wait=True)
+    assert labels(fake_slack)[2].startswith("Phase 2") and len(labels(fake_slack)) == 3
+
+
+def test_the_repair_pass_is_one_indexed_query_when_nothing_is_stale(
+    bot_on_each_db: RunningBot, fake_slack: FakeSlack
+) -> None:
+    bot = bot_on_each_db
+    start(bot)
+    tick_phase(bot, fake_slack, PROJECT_CHANNEL, 1)
+    statements: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+            statements.append((statement, parameters))
+
+    event.listen(bot.engine, "before_cursor_execute", record)
+    try:
+        calls = len(fake_slack.calls)
+        assert bot.bot.workflow.slack_sync.repair() == 0
+    finally:
+        event.remove(bot.engine, "before_cursor_execute", record)
+    assert len(statements) == 1 and len(fake_slack.calls) == calls
+    if bot.engine.dialect.name == "sqlite":
+        [(statement, parameters)] = statements
+        with bot.engine.connect() as connection:
+            plan = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).fetchall()
+        assert "ix_posted_message_unsettled" in " ".join(str(row) for row in plan), plan
