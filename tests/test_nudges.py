@@ -444,7 +444,7 @@ def test_a_slack_timeout_is_retried_without_doubling(
 ) -> None:
     """Slack stores the timed-out nudge only after the retry read the thread back, found
     nothing and posted again: the bot deletes its own newer copy, so the thread shows one."""
-    bot = RunningBot(fake_slack, sqlite_url, clock, slack_timeout_seconds=0.3)
+    bot = RunningBot(fake_slack, sqlite_url, clock, slack_timeout_seconds=1.0)
     try:
         start_project(bot)
         bot.clock.advance(timedelta(days=3))
@@ -475,7 +475,7 @@ def test_a_slack_timeout_is_retried_without_doubling(
 def test_a_nudge_slack_stored_before_the_read_back_is_adopted(
     fake_slack: FakeSlack, sqlite_url: str, clock: FakeClock
 ) -> None:
-    bot = RunningBot(fake_slack, sqlite_url, clock, slack_timeout_seconds=0.3)
+    bot = RunningBot(fake_slack, sqlite_url, clock, slack_timeout_seconds=1.0)
     try:
         start_project(bot)
         bot.clock.advance(timedelta(days=3))
