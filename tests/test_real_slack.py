@@ -180,7 +180,7 @@ def test_the_bots_identity_is_asked_once(bot: RunningBot, fake_slack: FakeSlack)
     thread_ts = parent_of(fake_slack, PROJECT_CHANNEL)["ts"]
     before = len(fake_slack.calls_to("auth.test"))
     for nudge_id in range(3):
-        assert find_in_thread(bot.bot.workflow.slack, PROJECT_CHANNEL, thread_ts, "x", "n", nudge_id) is None
+        assert find_in_thread(bot.bot.workflow.slack, PROJECT_CHANNEL, thread_ts, "x", "n", nudge_id) == []
     assert len(fake_slack.calls_to("conversations.replies")) >= 3
     assert len(fake_slack.calls_to("auth.test")) - before <= 1
 
