@@ -28,11 +28,14 @@ from bot.core.clock import Clock, utc_now
 from bot.core.config import Settings
 from bot.core.later import Later, Timers
 from bot.governance import Governance
+from bot.home import HomeTab
+from bot.lifecycle import Lifecycle
 from bot.listeners.common import UNEXPECTED
 from bot.listeners.forms import answer_in_form
 from bot.nudges.pacing import PostingPace
 from bot.nudges.schedules import NudgePolicy
 from bot.nudges.service import NudgeService
+from bot.record import ProjectRecord
 from bot.workflow import Workflow
 from storage.engine import make_engine
 
@@ -54,6 +57,9 @@ class DistillBot:
     nudges: NudgeService
     governance: Governance
     engine: Engine
+    lifecycle: Lifecycle
+    record: ProjectRecord
+    home: HomeTab
 
 
 # Posting is the one call whose blind repeat does harm: Slack has no idempotency key, so a
@@ -173,6 +179,9 @@ def build_bot(
     governance = Governance(
         engine, template, client, clock, workflow, views=views_client or make_views_client(settings)
     )
+    lifecycle = Lifecycle(engine, template, client, clock, workflow, views=governance.views)
+    record = ProjectRecord(engine, template, client, clock)
+    home = HomeTab(engine, template, client, clock, policy)
     modal_executor = BoundedExecutor(
         modal_executor or ThreadPoolExecutor(max_workers=MODAL_THREADS, thread_name_prefix="modal"),
         MODAL_THREADS * 2,
@@ -185,6 +194,9 @@ def build_bot(
         nudges,
         governance,
         modal_executor,
+        lifecycle,
+        record,
+        home,
     )
 
     @app.error
@@ -200,4 +212,13 @@ def build_bot(
             return BoltResponse(status=200, body=answer_in_form(body.get("view"), {"_": UNEXPECTED}))
         return BoltResponse(status=200, body="")
 
-    return DistillBot(app=app, workflow=workflow, nudges=nudges, governance=governance, engine=engine)
+    return DistillBot(
+        app=app,
+        workflow=workflow,
+        nudges=nudges,
+        governance=governance,
+        engine=engine,
+        lifecycle=lifecycle,
+        record=record,
+        home=home,
+    )

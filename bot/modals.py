@@ -21,7 +21,7 @@ from bot.rendering.mrkdwn import escape
 View = dict[str, Any]
 Errors = dict[str, str]
 
-WAIVE, BARS, EVALUATION = "waive", "bars", "evaluation"
+WAIVE, BARS, EVALUATION, STOP = "waive", "bars", "evaluation", "stop"
 MAX_SLICES = 20
 NAME_LENGTH = 60
 METRIC_LENGTH = 40
@@ -255,7 +255,7 @@ def _value(view: View, block_id: str) -> str:
     element = state.get(block_id) or {}  # each input's action_id is its block_id
     if not isinstance(element, dict):
         return ""
-    if element.get("type") == "static_select":
+    if element.get("type") in ("static_select", "radio_buttons"):
         return str((element.get("selected_option") or {}).get("value") or "")
     if element.get("type") == "datepicker":
         return str(element.get("selected_date") or "")
@@ -424,3 +424,68 @@ def form_number(value: float) -> str:
 
 def _num(value: float | None) -> str | None:
     return None if value is None else form_number(value)
+
+
+# --- stopping a project ------------------------------------------------------------------------
+
+STOP_WIN, STOP_OTHER = "win", "other"
+STOP_WIN_LABEL = "A cheaper option cleared our targets"
+
+
+@dataclass(frozen=True)
+class StopInput:
+    win: bool
+    reason: str | None
+
+
+def stop_modal(project_id: int, phase_number: int) -> View:
+    """The outcome of a stop. In Phase 1 stopping can be the checklist's own win."""
+    blocks: list[dict[str, Any]] = [
+        _intro(
+            "Stopping ends this project: no more ticks or nudges, the record stays, and "
+            "`/distill start` may begin a new project in this channel."
+        )
+    ]
+    if phase_number == 1:
+        options = [
+            {
+                "text": {"type": "plain_text", "text": STOP_WIN_LABEL},
+                "description": {"type": "plain_text", "text": "Recorded and shown as a win, not a failure"},
+                "value": STOP_WIN,
+            },
+            {"text": {"type": "plain_text", "text": "Another reason (say which below)"}, "value": STOP_OTHER},
+        ]
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": "outcome",
+                "label": {"type": "plain_text", "text": "Outcome"},
+                "element": {"type": "radio_buttons", "action_id": "outcome", "options": options},
+            }
+        )
+    blocks.append(
+        _text_input(
+            "reason",
+            "Why stop?",
+            multiline=True,
+            max_length=REASON_LENGTH,
+            optional=phase_number == 1,
+            hint="Optional when a cheaper option cleared your targets." if phase_number == 1 else None,
+        )
+    )
+    return _modal(
+        STOP, "Stop the project", "Stop project", blocks, {"project_id": project_id, "phase": phase_number}
+    )
+
+
+def parse_stop(view: View, *, in_phase_one: bool) -> tuple[StopInput | None, Errors]:
+    errors: Errors = {}
+    win = _value(view, "outcome") == STOP_WIN
+    if win and not in_phase_one:
+        errors["outcome"] = "The project has left Phase 1 since this form opened: give a reason instead."
+    reason = _value(view, "reason")[:REASON_LENGTH] or None
+    if not win and not reason:
+        errors["reason"] = "Say why the project stops."
+    if errors:
+        return None, errors
+    return StopInput(win, reason), errors

@@ -16,14 +16,19 @@ from bot.rendering import messages as render
 from storage import queries
 from storage.models import (
     Evaluation,
+    Outcome,
     PostedMessage,
     Project,
+    ProjectEventKind,
     ProjectStatus,
     SliceBar,
     SliceScore,
     SuccessBars,
     Waiver,
 )
+
+# Rollout stages that send part, not all, of the traffic to the student.
+PARTIAL_ROLLOUT_STAGES = frozenset({"5", "25"})
 
 NO_PROJECT = "There is no distillation project in this channel yet. Start one with `/distill start [name]`."
 
@@ -51,17 +56,24 @@ def done_items(session: Session, project: Project, template: Template, now: date
 
 
 def load_evidence(session: Session, project: Project) -> evidence.Evidence:
-    """The bars in force and the newest evaluation, as the rules and renderers see them."""
+    """The bars in force and the newest evaluation, as the rules and renderers see them.
+    Evidence recorded before its phase was reopened does not count."""
     project_id = project.id or 0
-    found = queries.current_bars(session, project_id)
+    found = queries.current_bars(session, project_id, after_id=project.bars_void_through)
     bars = _bars_view(*found) if found else None
-    found_evaluation = queries.latest_evaluation(session, project_id)
+    found_evaluation = queries.latest_evaluation(
+        session, project_id, after_id=project.evaluations_void_through
+    )
     latest = _evaluation_view(*found_evaluation) if found_evaluation else None
     return evidence.Evidence(
         bars=bars,
         evaluation=latest,
         committed_at=project.bars_committed_at,
         committed_by=project.bars_committed_by,
+        partial_rollout=any(
+            event.detail in PARTIAL_ROLLOUT_STAGES and (event.id or 0) > project.rollout_void_through
+            for event in queries.list_project_events(session, project_id, kind=ProjectEventKind.ROLLOUT)
+        ),
     )
 
 
@@ -134,6 +146,21 @@ def project_view(session: Session, project: Project, template: Template, now: da
         version=project.version,
         permalink=project.permalink,
         ticks={tick.item_key: render.TickView(tick.ticked_by, tick.ticked_at) for tick in ticks},
+        stop=(
+            render.StopView(
+                project.stopped_by or "",
+                project.stopped_at,
+                project.outcome == Outcome.WIN,
+                project.outcome_reason,
+            )
+            if project.stopped_at is not None
+            else None
+        ),
+        rollout=(
+            render.RolloutView(project.rollout_stage, project.rollout_since)
+            if project.rollout_stage and project.rollout_since
+            else None
+        ),
     )
 
 

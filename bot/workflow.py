@@ -35,7 +35,7 @@ from bot.rendering.ids import ItemRef
 from bot.slack_sync import SLACK_FAILURES, SlackSync, refusal_notes, saved_but_behind
 from storage import queries
 from storage.engine import session_scope, waiting_at_most
-from storage.models import MessageKind, Project, ProjectStatus, Tick
+from storage.models import MessageKind, Project, ProjectEventKind, ProjectStatus, Tick
 
 log = logging.getLogger(__name__)
 
@@ -283,6 +283,11 @@ class Workflow:
                 channel_id=click.channel_id,
             ):
                 return refused, None
+            if project.status == ProjectStatus.STOPPED:
+                return (
+                    "This project was stopped; its checklist is read-only. `/distill history` has its record.",
+                    None,
+                )
             if project.closed_at is not None:
                 return (
                     "That checklist is from an earlier cycle and is read-only; the newest thread goes on.",
@@ -344,22 +349,38 @@ class Workflow:
         )
 
     def advance_gate(self, session: Session, project: Project, *, user_id: str, now: datetime) -> None:
-        """After a change: open the next phase (or ship) if the current one is done, and re-arm nudges."""
-        before = gate.Standing(project.current_phase, project.status == ProjectStatus.SHIPPED)
-        after = gate.next_standing(self.template, before, done_items(session, project, self.template, now))
-        if after != before:
+        """After a change: open the next phase (or ship) if the current one is done, and re-arm nudges.
+        After a reopened phase passes again, later phases whose items all still count pass too."""
+        while True:
+            before = gate.Standing(project.current_phase, project.status == ProjectStatus.SHIPPED)
+            after = gate.next_standing(
+                self.template, before, done_items(session, project, self.template, now)
+            )
+            if after == before:
+                break
             # The gate opens: announce it, then open the next phase (or ship).
-            queries.add_message(
-                session, project, kind=MessageKind.PHASE_DONE, phase_number=before.current_phase
+            queries.put_message(
+                session, project, kind=MessageKind.PHASE_DONE, phase_number=before.current_phase, repost=True
+            )
+            queries.add_project_event(
+                session,
+                project,
+                kind=ProjectEventKind.PHASE_PASSED,
+                phase_number=before.current_phase,
+                user_id=user_id,
+                now=now,
             )
             if before.current_phase == render.bars_phase(self.template):
                 self._commit_bars(session, project, user_id=user_id, now=now)
             if after.shipped:
                 project.status = ProjectStatus.SHIPPED
                 project.shipped_at = now
+                queries.add_project_event(
+                    session, project, kind=ProjectEventKind.SHIPPED, user_id=user_id, now=now
+                )
             else:
                 project.current_phase = after.current_phase
-                queries.add_message(
+                queries.put_message(
                     session, project, kind=MessageKind.PHASE, phase_number=after.current_phase
                 )
             queries.mark_messages_stale(
@@ -372,7 +393,7 @@ class Workflow:
         # Passing the success phase freezes the bars: later changes are amendments.
         project.bars_committed_at, project.bars_committed_by = now, user_id
         if queries.current_bars(session, project.id or 0) is not None:
-            queries.add_message(
+            queries.put_message(
                 session, project, kind=MessageKind.BARS, phase_number=render.bars_phase(self.template) or 0
             )
 

@@ -22,6 +22,14 @@ class ProjectStatus:
     STARTING = "starting"  # row claimed, parent message not posted yet
     ACTIVE = "active"
     SHIPPED = "shipped"
+    STOPPED = "stopped"  # ended by an owner (`/distill stop`); closed_at frees the channel
+
+
+class Outcome:
+    """How a stopped project ended."""
+
+    WIN = "win"  # Phase 1: a cheaper option cleared the targets ("a win, not a failure")
+    STOPPED = "stopped"  # stopped for another reason, given by the owner
 
 
 class Project(SQLModel, table=True):
@@ -69,6 +77,19 @@ class Project(SQLModel, table=True):
     # When Phase 2 passed, freezing the success bars then in force.
     bars_committed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     bars_committed_by: str | None = Field(default=None, max_length=32)
+    # Set by `/distill stop`; the project is then closed and read-only.
+    stopped_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    stopped_by: str | None = Field(default=None, max_length=32)
+    outcome: str | None = Field(default=None, max_length=16)
+    outcome_reason: str | None = Field(default=None, max_length=500)
+    # `/distill rollout`: shadow, 5, 25 or 100 (percent of traffic), and since when.
+    rollout_stage: str | None = Field(default=None, max_length=8)
+    rollout_since: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    # Reopening a phase voids the evidence recorded for it until then: rows with ids up to
+    # these no longer count (success bars, evaluations, rollout-stage events).
+    bars_void_through: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    evaluations_void_through: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    rollout_void_through: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Tick(SQLModel, table=True):
@@ -306,3 +327,36 @@ class SliceScore(SQLModel, table=True):
     name: str = Field(max_length=60)
     student_score: float
     teacher_score: float
+
+
+class ProjectEventKind:
+    PHASE_PASSED = "phase_passed"
+    SHIPPED = "shipped"
+    STOPPED = "stopped"
+    REOPENED = "reopened"
+    ROLLOUT = "rollout"
+
+
+class ProjectEvent(SQLModel, table=True):
+    """Append-only record of a project's moves that have no row of their own: phases passed,
+    shipping, stops, reopenings and rollout stages (ticks, waivers, bars and evaluations keep
+    their own rows)."""
+
+    __tablename__ = "project_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(sa_column=_project_fk())
+    kind: str = Field(max_length=16)
+    phase_number: int | None = None
+    detail: str | None = Field(default=None, max_length=500)
+    user_id: str = Field(max_length=32)
+    at: datetime = Field(sa_column=_utc())
+
+
+class EventReceipt(SQLModel, table=True):
+    """Events API deliveries already handled: Slack retries a delivery it thinks failed."""
+
+    __tablename__ = "event_receipt"
+
+    event_id: str = Field(primary_key=True, max_length=64)
+    received_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))

@@ -6,18 +6,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, bindparam, insert, or_, update
+from sqlalchemy import Table, bindparam, func, insert, or_, update
 from sqlalchemy import select as sa_select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
 from storage.models import (
     Evaluation,
+    EventReceipt,
     MessageKind,
     Nudge,
     NudgeStatus,
     Owner,
     PostedMessage,
     Project,
+    ProjectEvent,
     ProjectStatus,
     Schedule,
     SliceBar,
@@ -141,11 +144,14 @@ def add_tick(
     return tick
 
 
-def remove_tick(session: Session, project: Project, tick: Tick, *, user_id: str, now: datetime) -> None:
-    """Untick an item and record the event; bumps the project version."""
+def remove_tick(
+    session: Session, project: Project, tick: Tick, *, user_id: str, now: datetime, action: str = "untick"
+) -> None:
+    """Untick an item and record the event ("cleared" when a reopened phase takes it back);
+    bumps the project version."""
     version = _bump_version(project)
     session.delete(tick)
-    session.add(_event(project, tick.item_key, tick.phase_number, "untick", user_id, now, version))
+    session.add(_event(project, tick.item_key, tick.phase_number, action, user_id, now, version))
     session.flush()
 
 
@@ -194,6 +200,30 @@ def get_thread_ts(session: Session, project_id: int) -> str | None:
             PostedMessage.project_id == project_id, PostedMessage.kind == MessageKind.PARENT
         )
     ).first()
+
+
+def put_message(
+    session: Session, project: Project, *, kind: str, phase_number: int = 0, repost: bool = False
+) -> PostedMessage:
+    """The message in this slot, to be posted. When the slot is taken (a reopened phase passing
+    again) the message is redrawn in place, or with `repost` posted anew at the bottom of the
+    thread (the earlier post stays in Slack as it was)."""
+    existing = session.exec(
+        select(PostedMessage).where(
+            PostedMessage.project_id == _id(project),
+            PostedMessage.kind == kind,
+            PostedMessage.phase_number == phase_number,
+        )
+    ).first()
+    if existing is not None and repost:
+        session.delete(existing)  # a new row, a new id: a read-back never adopts the old post
+        session.flush()
+        existing = None
+    if existing is None:
+        return add_message(session, project, kind=kind, phase_number=phase_number)
+    existing.wanted_version = project.version
+    session.add(existing)
+    return existing
 
 
 def add_message(
@@ -714,9 +744,14 @@ def expired_waiver_projects(session: Session, *, now: datetime) -> list[int]:
 # --- success bars and evaluations ------------------------------------------------------------
 
 
-def current_bars(session: Session, project_id: int) -> tuple[SuccessBars, list[SliceBar]] | None:
+def current_bars(
+    session: Session, project_id: int, *, after_id: int = 0
+) -> tuple[SuccessBars, list[SliceBar]] | None:
+    """The newest bars; `after_id` skips those recorded before their phase was reopened."""
     bars = session.exec(
-        select(SuccessBars).where(SuccessBars.project_id == project_id).order_by(col(SuccessBars.id).desc())
+        select(SuccessBars)
+        .where(SuccessBars.project_id == project_id, col(SuccessBars.id) > after_id)
+        .order_by(col(SuccessBars.id).desc())
     ).first()
     if bars is None:
         return None
@@ -762,9 +797,14 @@ def copy_bars(session: Session, source: Project, target: Project) -> None:
     )
 
 
-def latest_evaluation(session: Session, project_id: int) -> tuple[Evaluation, list[SliceScore]] | None:
+def latest_evaluation(
+    session: Session, project_id: int, *, after_id: int = 0
+) -> tuple[Evaluation, list[SliceScore]] | None:
+    """The newest evaluation; `after_id` skips those recorded before their phase was reopened."""
     evaluation = session.exec(
-        select(Evaluation).where(Evaluation.project_id == project_id).order_by(col(Evaluation.id).desc())
+        select(Evaluation)
+        .where(Evaluation.project_id == project_id, col(Evaluation.id) > after_id)
+        .order_by(col(Evaluation.id).desc())
     ).first()
     if evaluation is None:
         return None
@@ -798,3 +838,92 @@ def add_evaluation(session: Session, evaluation: Evaluation, scores: list[SliceS
         session.add(score)
     session.flush()
     return evaluation
+
+
+def max_bars_id(session: Session, project_id: int) -> int:
+    return int(
+        session.exec(select(func.max(SuccessBars.id)).where(SuccessBars.project_id == project_id)).one() or 0
+    )
+
+
+def max_evaluation_id(session: Session, project_id: int) -> int:
+    return int(
+        session.exec(select(func.max(Evaluation.id)).where(Evaluation.project_id == project_id)).one() or 0
+    )
+
+
+# --- the project record ----------------------------------------------------------------------
+
+
+def add_project_event(
+    session: Session,
+    project: Project,
+    *,
+    kind: str,
+    user_id: str,
+    now: datetime,
+    phase_number: int | None = None,
+    detail: str | None = None,
+) -> ProjectEvent:
+    event = ProjectEvent(
+        project_id=_id(project), kind=kind, phase_number=phase_number, detail=detail, user_id=user_id, at=now
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def list_project_events(session: Session, project_id: int, *, kind: str | None = None) -> list[ProjectEvent]:
+    statement = select(ProjectEvent).where(ProjectEvent.project_id == project_id)
+    if kind is not None:
+        statement = statement.where(ProjectEvent.kind == kind)
+    return list(session.exec(statement.order_by(col(ProjectEvent.id))).all())
+
+
+def latest_channel_project(session: Session, team_id: str, channel_id: str) -> Project | None:
+    """The channel's newest project, open or not (a stopped one stays readable)."""
+    return session.exec(
+        select(Project)
+        .where(
+            Project.team_id == team_id,
+            Project.channel_id == channel_id,
+            Project.status != ProjectStatus.STARTING,
+        )
+        .order_by(col(Project.id).desc())
+    ).first()
+
+
+def list_cycles(session: Session, project: Project) -> list[Project]:
+    """The project and the cycles before it, oldest first."""
+    chain = [project]
+    while chain[-1].previous_project_id is not None:
+        previous = session.get(Project, chain[-1].previous_project_id)
+        if previous is None:
+            break
+        chain.append(previous)
+    return list(reversed(chain))
+
+
+def list_workspace_projects(session: Session, team_id: str) -> list[Project]:
+    """Each project's newest cycle in the workspace, the most recently active first."""
+    superseded = select(Project.previous_project_id).where(
+        Project.team_id == team_id, col(Project.previous_project_id).is_not(None)
+    )
+    projects = session.exec(
+        select(Project).where(
+            Project.team_id == team_id,
+            Project.status != ProjectStatus.STARTING,
+            col(Project.id).not_in(superseded),
+        )
+    ).all()
+    return sorted(projects, key=lambda p: (p.last_activity_at or p.started_at, p.id or 0), reverse=True)
+
+
+def record_event_receipt(session: Session, event_id: str, *, now: datetime) -> bool:
+    """True the first time an Events API delivery is seen, False for Slack's retries of it."""
+    try:
+        with session.begin_nested():
+            session.add(EventReceipt(event_id=event_id, received_at=now))
+    except IntegrityError:
+        return False
+    return True

@@ -157,3 +157,6 @@ def record_evidence_for(bot: RunningBot, fake: FakeSlack, channel: str, phase_nu
         assert fill_form(bot, fake, channel, message, "bars:open", PASSING_BARS).status == 200
     if "evaluation" in kinds:
         assert fill_form(bot, fake, channel, message, "evaluation:open", PASSING_EVALUATION).status == 200
+    if "partial-rollout" in kinds:
+        assert bot.slack.command("rollout 5", channel=channel).status == 200
+        bot.settle()

@@ -51,6 +51,8 @@ class Evidence:
     evaluation: EvaluationView | None = None  # the newest
     committed_at: datetime | None = None
     committed_by: str | None = None
+    # The project has been through a partial rollout stage (5 or 25 percent of traffic).
+    partial_rollout: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ def missing_evidence(kind: str | None, evidence: Evidence) -> Missing | None:
     bars, evaluation = evidence.bars, evidence.evaluation
     if kind is None:
         return None
+    if kind == "partial-rollout" and not evidence.partial_rollout:
+        return Missing(kind)
     if kind == "quality-bar" and bars is None:
         return Missing(kind)
     if kind == "slice-bars" and (bars is None or not bars.slices):

@@ -49,6 +49,7 @@ EvidenceKind = Literal[
     "evaluation",
     "evaluation-slices",
     "critical-slices-pass",
+    "partial-rollout",
 ]
 
 

@@ -125,7 +125,7 @@ def input_state(view: Json, values: dict[str, str]) -> Json:
         element = block.get("element") or {}
         element_type = element.get("type")
         value = values[block["block_id"]]
-        if element_type == "static_select":
+        if element_type in ("static_select", "radio_buttons"):
             option = next((o for o in element.get("options") or [] if o.get("value") == value), None)
             entry: Json = {"type": element_type, "selected_option": option or {"value": value}}
         elif element_type == "datepicker":

@@ -171,6 +171,19 @@ class _ResponseUrl:
 
 
 @dataclass
+class _File:
+    """A file from files.getUploadURLExternal, its bytes once uploaded, where it was shared."""
+
+    id: str
+    filename: str
+    length: int
+    content: bytes | None = None
+    title: str | None = None
+    channel_id: str | None = None
+    thread_ts: str | None = None
+
+
+@dataclass
 class _Trigger:
     created: float
     used: bool = False
@@ -239,6 +252,8 @@ class FakeSlack:
         self._messages: dict[str, dict[str, Json]] = {}
         self._ephemerals: list[Json] = []
         self._views: dict[str, Json] = {}
+        self._home_views: dict[str, Json] = {}
+        self._files: dict[str, _File] = {}
         self._triggers: dict[str, _Trigger] = {}
         self._response_urls: dict[str, _ResponseUrl] = {}
         self._calls: list[Call] = []
@@ -276,6 +291,9 @@ class FakeSlack:
             "views.open": (self._views_open, "bot"),
             "views.push": (self._views_push, "bot"),
             "views.update": (self._views_update, "bot"),
+            "views.publish": (self._views_publish, "bot"),
+            "files.getUploadURLExternal": (self._files_get_upload_url_external, "bot"),
+            "files.completeUploadExternal": (self._files_complete_upload_external, "bot"),
             "apps.connections.open": (self._apps_connections_open, "app"),
         }
 
@@ -464,6 +482,30 @@ class FakeSlack:
         with self._lock:
             return copy.deepcopy(list(self._views.values()))
 
+    def home_view(self, user_id: str) -> Json | None:
+        """The Home tab view last published for `user_id`, if any."""
+        with self._lock:
+            view = self._home_views.get(user_id)
+            return copy.deepcopy(view) if view is not None else None
+
+    @property
+    def files(self) -> list[Json]:
+        """Files shared by files.completeUploadExternal, in order: id, filename, title, channel,
+        thread_ts and the uploaded content (bytes)."""
+        with self._lock:
+            return [
+                {
+                    "id": f.id,
+                    "filename": f.filename,
+                    "title": f.title,
+                    "channel": f.channel_id,
+                    "thread_ts": f.thread_ts,
+                    "content": f.content,
+                }
+                for f in self._files.values()
+                if f.channel_id is not None
+            ]
+
     @property
     def responses(self) -> list[ResponseUrlPost]:
         with self._lock:
@@ -604,6 +646,15 @@ class FakeSlack:
                 return
         elif path.startswith("/response/"):
             status, body = self._serve_response_url(path.removeprefix("/response/"), request)
+        elif path.startswith("/upload/"):
+            status, text = self._serve_upload(path.removeprefix("/upload/"), request)
+            data = text.encode("utf-8")
+            request.send_response(status)
+            request.send_header("Content-Type", "text/plain; charset=utf-8")
+            request.send_header("Content-Length", str(len(data)))
+            request.end_headers()
+            request.wfile.write(data)
+            return
         else:
             status, body = 404, {"ok": False, "error": "not_found"}
         payload = json.dumps(body).encode("utf-8")
@@ -1252,6 +1303,130 @@ class FakeSlack:
         }
         self._views[current["id"]] = updated
         return {"view": copy.deepcopy(updated)}
+
+    def _views_publish(self, args: Json) -> Json:
+        """Publish a user's Home tab: a `home` view only, for a user of the workspace."""
+        user_id = args.get("user_id")
+        if not user_id:
+            raise SlackError("invalid_arguments", ["[ERROR] missing required field: user_id"])
+        if user_id not in self._users:
+            raise SlackError("user_not_found")
+        view = self._checked_view(args.get("view"))
+        if view.get("type") != "home":
+            raise SlackError(
+                "invalid_arguments",
+                ["[ERROR] views.publish takes a view of type home [json-pointer:/view/type]"],
+            )
+        current = self._home_views.get(user_id)
+        if args.get("hash") and current is not None and args["hash"] != current["hash"]:
+            raise SlackError("hash_conflict")
+        self._serial += 1
+        stored = {
+            **copy.deepcopy(view),
+            "id": current["id"] if current else f"V{self._serial:08d}",
+            "team_id": self.team_id,
+            "state": {"values": {}},
+            "hash": f"{int(self.clock())}.{secrets.token_hex(4)}",
+            "app_id": APP_ID,
+            "bot_id": BOT_ID,
+        }
+        self._home_views[user_id] = stored
+        return {"view": copy.deepcopy(stored)}
+
+    # -- files (the upload flow that replaced files.upload) ----------------------------------------
+
+    def _files_get_upload_url_external(self, args: Json) -> Json:
+        filename = args.get("filename")
+        if not isinstance(filename, str) or not filename:
+            raise SlackError("invalid_arguments", ["[ERROR] missing required field: filename"])
+        try:
+            length = int(args.get("length"))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise SlackError("invalid_arguments", ["[ERROR] missing required field: length"]) from None
+        if length <= 0:
+            raise SlackError("missing_argument")  # docs: "typically only when the length provided is 0"
+        self._serial += 1
+        file_id = f"F{self._serial:08d}"
+        self._files[file_id] = _File(file_id, filename, length)
+        return {"upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
+
+    def _serve_upload(self, file_id: str, request: BaseHTTPRequestHandler) -> tuple[int, str]:
+        """The upload URL: the file's bytes, raw or as a multipart form (a `file` part)."""
+        length = int(request.headers.get("Content-Length") or 0)
+        raw = request.rfile.read(length) if length else b""
+        self._arrive("files.upload_url")
+        with self._progress:
+            entry = self._files.get(file_id)
+            if entry is None or entry.content is not None:
+                status, text = 404, "not found"
+            else:
+                media_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+                if media_type == "multipart/form-data":
+                    raw = self._multipart_file(request.headers.get("Content-Type", ""), raw)
+                entry.content = raw
+                if len(raw) != entry.length:
+                    self._warn(f"upload of {entry.filename}: {len(raw)} bytes sent, {entry.length} announced")
+                status, text = 200, f"OK - {len(raw)}"
+            self._answered["files.upload_url"] += 1
+            self._progress.notify_all()
+        return status, text
+
+    @staticmethod
+    def _multipart_file(content_type: str, raw: bytes) -> bytes:
+        message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+        for part in message.iter_parts():
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                return payload
+        return b""
+
+    def _files_complete_upload_external(self, args: Json) -> Json:
+        raw_files = args.get("files")
+        try:
+            listed = json.loads(raw_files) if isinstance(raw_files, str) else raw_files
+        except ValueError:
+            listed = None
+        if not isinstance(listed, list) or not listed or not all(isinstance(f, dict) for f in listed):
+            raise SlackError("invalid_arguments", ["[ERROR] files must be a non-empty array of {id, title}"])
+        entries = []
+        for item in listed:
+            entry = self._files.get(str(item.get("id")))
+            if entry is None or entry.content is None or entry.channel_id is not None:
+                raise SlackError("file_not_found")
+            entries.append((entry, item.get("title")))
+        channel_id = args.get("channel_id") or None
+        if args.get("channels"):
+            raise SlackError(
+                "invalid_arguments", ["[ERROR] the fake models sharing into one channel_id only"]
+            )
+        thread_ts = args.get("thread_ts") or None
+        if channel_id is None:
+            if thread_ts:
+                raise SlackError("invalid_arguments", ["[ERROR] thread_ts needs a channel"])
+            for entry, title in entries:
+                entry.title = title or entry.filename
+            return {"files": [{"id": e.id, "name": e.filename, "title": e.title} for e, _ in entries]}
+        channel = self._channel(channel_id)
+        if not channel.is_member:
+            raise SlackError("not_in_channel")  # sharing files needs membership, unlike chat:write.public
+        if channel.is_archived:
+            raise SlackError("is_archived")
+        comment = args.get("initial_comment")
+        message: Json = {
+            "type": "message",
+            "subtype": "file_share",
+            "user": self.bot_user_id,
+            "bot_id": BOT_ID,
+            "team": self.team_id,
+            "text": str(comment or ""),
+            "files": [{"id": e.id, "name": e.filename, "title": title or e.filename} for e, title in entries],
+        }
+        ts = self._store_message(channel, message, thread_ts)
+        for entry, title in entries:
+            entry.title = title or entry.filename
+            entry.channel_id = channel.id
+            entry.thread_ts = message.get("thread_ts") or ts
+        return {"files": copy.deepcopy(message["files"])}
 
     def _apps_connections_open(self, args: Json) -> Json:
         return {"url": self._socket.new_url()}

@@ -7,8 +7,11 @@ from concurrent.futures import Executor
 from slack_bolt import App
 
 from bot.governance import Governance
-from bot.listeners import actions, commands, forms, nudge_actions, payload_shape
+from bot.home import HomeTab
+from bot.lifecycle import Lifecycle
+from bot.listeners import actions, commands, forms, lifecycle_events, nudge_actions, payload_shape
 from bot.nudges.service import NudgeService
+from bot.record import ProjectRecord
 from bot.workflow import Workflow
 
 
@@ -19,10 +22,14 @@ def register(
     nudges: NudgeService,
     governance: Governance,
     modal_pool: Executor,
+    lifecycle: Lifecycle,
+    record: ProjectRecord,
+    home: HomeTab,
 ) -> None:
     """`background` runs the slow part of every request, after its ack; `modal_pool` opens modals."""
     app.use(payload_shape.refuse_malformed)
-    commands.register(app, background, workflow, nudges, governance)
+    commands.register(app, background, workflow, nudges, governance, lifecycle, record)
+    lifecycle_events.register(app, background, lifecycle, home)
     actions.register(app, background, workflow)
     nudge_actions.register(app, background, nudges)
     forms.register(app, background, governance, modal_pool)

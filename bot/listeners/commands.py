@@ -9,8 +9,10 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 
 from bot.governance import Governance
+from bot.lifecycle import Lifecycle
 from bot.listeners.common import run_and_reply
 from bot.nudges.service import NudgeService
+from bot.record import ProjectRecord
 from bot.rendering.messages import HELP_TEXT
 from bot.rendering.mrkdwn import escape
 from bot.workflow import StartRequest, Workflow
@@ -18,11 +20,28 @@ from bot.workflow import StartRequest, Workflow
 COMMAND = "/distill"
 
 
-SUBCOMMANDS = {"start", "status", "schedule", "timezone", "owners"}
+SUBCOMMANDS = {
+    "start",
+    "status",
+    "schedule",
+    "timezone",
+    "owners",
+    "stop",
+    "reopen",
+    "rollout",
+    "history",
+    "export",
+}
 
 
 def register(
-    app: App, background: Executor, workflow: Workflow, nudges: NudgeService, governance: Governance
+    app: App,
+    background: Executor,
+    workflow: Workflow,
+    nudges: NudgeService,
+    governance: Governance,
+    lifecycle: Lifecycle,
+    record: ProjectRecord,
 ) -> None:
     @app.command(COMMAND)
     def distill(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
@@ -54,6 +73,18 @@ def register(
                 return nudges.timezone_command(team_id, channel_id, user_id, argument)
             if subcommand == "owners":
                 return governance.owners_command(team_id, channel_id, user_id, argument)
+            if subcommand == "stop":
+                trigger_id = str(command.get("trigger_id") or "")
+                return lifecycle.open_stop_form(
+                    trigger_id=trigger_id, team_id=team_id, channel_id=channel_id, user_id=user_id
+                )
+            if subcommand in {"reopen", "rollout"}:
+                move = lifecycle.reopen if subcommand == "reopen" else lifecycle.rollout
+                return move(team_id, channel_id, user_id, html.unescape(argument))
+            if subcommand == "history":
+                return record.history(team_id, channel_id)
+            if subcommand == "export":
+                return record.export(team_id, channel_id, user_id)
             start = StartRequest(
                 team_id=team_id,
                 channel_id=channel_id,

@@ -257,6 +257,8 @@ class NudgeService:
 
     def _skip_reason(self, session: Session, nudge: Nudge, project: Project) -> str | None:
         """Why a nudge became pointless between falling due and being sent, if it did."""
+        if project.status == ProjectStatus.STOPPED:
+            return "the project was stopped"
         if project.closed_at is not None:
             return "the project moved on to a new cycle"
         if nudge.kind == rules.REDISTILL_OFFER:
@@ -331,6 +333,8 @@ class NudgeService:
                 return refused
             if nudge.answer is not None:
                 return f"<@{nudge.answered_by}> already answered this reminder: {_answer_label(nudge)}."
+            if project.status == ProjectStatus.STOPPED:
+                return "This project was stopped; its reminders are read-only."
             if project.closed_at is not None:
                 return "This project has moved on to a new cycle; its old reminders are read-only."
             nudge.answer, nudge.answered_by, nudge.answered_at = click.answer.key, click.user_id, now

@@ -40,6 +40,22 @@ class WaiverView:
 
 
 @dataclass(frozen=True)
+class StopView:
+    """How and why an owner stopped the project (`/distill stop`)."""
+
+    user_id: str
+    at: datetime
+    win: bool  # Phase 1: a cheaper option cleared the targets
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class RolloutView:
+    stage: str  # "shadow", "5", "25" or "100"
+    since: datetime
+
+
+@dataclass(frozen=True)
 class ProjectView:
     """What the renderers need to know about a project, read in one transaction."""
 
@@ -60,6 +76,8 @@ class ProjectView:
 
     # Items that count for the gate (gate.counted), as the workflow computed them.
     counted_keys: frozenset[str] | None = None
+    stop: StopView | None = None
+    rollout: RolloutView | None = None
 
     @property
     def done_keys(self) -> set[str]:
@@ -87,6 +105,11 @@ HELP_TEXT = "\n".join(
         "(`/distill schedule drift every 14d`, `... at 10:00`, `... off`)",
         "• `/distill timezone Area/City`: the time zone nudges follow",
         "• `/distill owners` (`add @someone`, `remove @someone`): who may waive items and amend bars",
+        "• `/distill stop`: end the project (owners), a win when a cheaper option cleared the targets",
+        "• `/distill reopen N why`: reopen passed Phase N (owners); later phases lock until it passes again",
+        "• `/distill rollout shadow|5|25|100`: record the rollout stage in Phase 7 (owners)",
+        "• `/distill history`: the project's timeline, for you only",
+        "• `/distill export`: a Markdown report and a CSV of every event, uploaded into the thread",
         "• `/distill help`: this list",
         "Tick items in the thread; each phase opens when every item of the one before is ticked.",
     ]
@@ -129,8 +152,12 @@ def parent_message(template: Template, view: ProjectView) -> Message:
         cycle = (
             f"Cycle {view.cycle}: phases 1–{CYCLE_CARRIES_PHASES} carried over from cycle {view.cycle - 1} · "
         )
-    if view.closed:
+    if view.stop is not None:
+        standing = f"{stop_line(view.stop)}\n{standing}"
+    elif view.closed:
         standing += f"\n:lock: Cycle {view.cycle} is closed; work goes on in cycle {view.cycle + 1}."
+    if view.rollout is not None:
+        standing += f"\n{rollout_line(view.rollout)}"
     return Message(
         text=f"Distillation checklist for {escape(view.name)}: {progress_line(template, view)}",
         blocks=[
@@ -151,10 +178,58 @@ def parent_message(template: Template, view: ProjectView) -> Message:
 
 
 def phase_message(template: Template, view: ProjectView, phase_number: int) -> Message:
-    """The open phase as checkboxes; a passed phase as a read-only summary."""
+    """The open phase as checkboxes; a passed phase as a read-only summary; a phase after the
+    open one (a phase was reopened) or any phase of a stopped project, without checkboxes."""
+    if view.stop is not None and not (view.shipped or phase_number < view.current_phase):
+        return _phase_without_checkboxes(template, view, phase_number, stop_line(view.stop))
     if view.shipped or phase_number < view.current_phase:
         return _phase_summary(template, view, phase_number)
+    if phase_number > view.current_phase:
+        note = f":lock: Locked until Phase {view.current_phase} passes again (it was reopened)."
+        return _phase_without_checkboxes(template, view, phase_number, note)
     return _open_phase(template, view, phase_number)
+
+
+ROLLOUT_LABELS = {"shadow": "shadow mode", "5": "5% of traffic", "25": "25% of traffic", "100": "all traffic"}
+
+
+def rollout_line(rollout: RolloutView) -> str:
+    label = ROLLOUT_LABELS.get(rollout.stage, escape(rollout.stage))
+    return f":traffic_light: Rollout: *{label}* since {slack_date(rollout.since)}"
+
+
+def stop_line(stop: StopView) -> str:
+    if stop.win:
+        return (
+            f":trophy: *Stopped in Phase 1: a cheaper option cleared our targets.* That is a win. "
+            f"(<@{stop.user_id}> {slack_date(stop.at)})"
+        )
+    reason = clip(stop.reason or "", STOP_REASON_SHOWN)
+    return f":octagonal_sign: *Stopped* by <@{stop.user_id}> {slack_date(stop.at)}: _{reason}_"
+
+
+# A stop reason is at most 500 characters as typed; escaped it can grow five-fold.
+STOP_REASON_SHOWN = 600
+
+
+def _phase_without_checkboxes(template: Template, view: ProjectView, phase_number: int, note: str) -> Message:
+    phase = template.phase(phase_number)
+    heading = phase_heading(template, phase_number)
+    blocks: list[Block] = [{"type": "header", "text": {"type": "plain_text", "text": heading}}]
+    for item in phase.items:
+        tick = view.ticks.get(item.key)
+        waiver = view.waivers.get(item.key)
+        if tick:
+            state = f":white_check_mark: <@{tick.user_id}> {slack_date(tick.at)}"
+        elif waiver:
+            state = waiver_line(waiver)
+        else:
+            state = ":white_large_square: not ticked"
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{escape(item.title)}*\n{state}"}}
+        )
+    blocks.append(_context(note))
+    return Message(text=f"{heading} · read-only", blocks=blocks)
 
 
 def _open_phase(template: Template, view: ProjectView, phase_number: int) -> Message:
@@ -452,6 +527,8 @@ _NEEDS = {
     "cost-latency-targets": f"This item needs a cost target and a p95 latency target. {_RECORD_BARS}",
     "acceptable-gap": f"This item needs the acceptable quality gap to the teacher. {_RECORD_BARS}",
     "evaluation": f"This item needs an evaluation against the committed bars. {_RECORD_EVALUATION}",
+    "partial-rollout": "Roll out gradually first: record a partial stage with `/distill rollout 5` or "
+    "`/distill rollout 25` (owners).",
 }
 
 

@@ -1,0 +1,42 @@
+"""The stop form's submission and the App Home tab's opening."""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot import modals
+from bot.home import HomeTab
+from bot.lifecycle import Lifecycle
+from bot.listeners.common import origin
+
+
+def register(app: App, background: Executor, lifecycle: Lifecycle, home: HomeTab) -> None:
+    @app.view(modals.STOP)
+    def stop_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        team_id, _, user_id = origin(body)
+        # Validated and stored before the ack, so that errors show in the form.
+        errors, project_id = lifecycle.submit_stop(team_id=team_id, user_id=user_id, view=view)
+        if errors:
+            if "_" in errors:  # nothing to point at: show it on the first input
+                first = next((b["block_id"] for b in view.get("blocks", []) if b.get("type") == "input"), "_")
+                errors = {first: errors.pop("_"), **errors}
+            ack(response_action="errors", errors=errors)
+            return
+        ack()
+        if project_id is not None:
+            background.submit(lifecycle.after_stop, project_id)
+
+    @app.event("app_home_opened")
+    def home_opened(body: dict[str, Any], event: dict[str, Any]) -> None:
+        # Bolt acknowledges events itself, at once; the view is built on the background pool.
+        if event.get("tab") != "home" or not isinstance(event.get("user"), str):
+            return
+        background.submit(
+            home.opened,
+            event_id=str(body.get("event_id") or ""),
+            team_id=str(body.get("team_id") or ""),
+            user_id=event["user"],
+        )
