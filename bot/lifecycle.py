@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackClientError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bot import modals
+from bot import modals, permissions
 from bot.checklist.template import Template
 from bot.core.clock import Clock
 from bot.nudges import schedules
@@ -29,7 +29,6 @@ from storage.models import MessageKind, Outcome, Project, ProjectEventKind, Proj
 
 log = logging.getLogger(__name__)
 
-OWNERS_ONLY = "Only the project's owners may {what}. `/distill owners` lists them."
 ROLLOUT_STAGES = ("shadow", "5", "25", "100")
 BARS_EVIDENCE = render.BARS_EVIDENCE
 EVALUATION_EVIDENCE = render.EVALUATION_EVIDENCE
@@ -66,7 +65,9 @@ class Lifecycle:
             project = channel_project(session, team_id, channel_id)
             if project is None:
                 return no_project_reply(session, team_id, channel_id)
-            refusal = self._refusal(session, project, user_id, "stop the project")
+            refusal = permissions.refusal(
+                session, project, permissions.STOP, user_id=user_id, team_id=team_id, channel_id=channel_id
+            )
             if refusal:
                 return refusal
             view = modals.stop_modal(project.id or 0, project.current_phase)
@@ -91,7 +92,9 @@ class Lifecycle:
                 return {"_": "That project no longer exists."}, None
             if project.closed_at is not None:
                 return {"_": "This project is already stopped, or a newer cycle has taken over."}, None
-            refusal = self._refusal(session, project, user_id, "stop the project")
+            refusal = permissions.refusal(
+                session, project, permissions.STOP, user_id=user_id, team_id=team_id
+            )
             if refusal:
                 return {"_": refusal}, None
             parsed, errors = modals.parse_stop(view, in_phase_one=project.current_phase == 1)
@@ -152,7 +155,9 @@ class Lifecycle:
                 return no_project_reply(session, team_id, channel_id)
             project = queries.get_project(session, project.id or 0, for_update=True)
             assert project is not None
-            refusal = self._refusal(session, project, user_id, "reopen a phase")
+            refusal = permissions.refusal(
+                session, project, permissions.REOPEN, user_id=user_id, team_id=team_id, channel_id=channel_id
+            )
             if refusal:
                 return refusal
             shipped = project.status == ProjectStatus.SHIPPED
@@ -251,7 +256,9 @@ class Lifecycle:
                 return no_project_reply(session, team_id, channel_id)
             project = queries.get_project(session, project.id or 0, for_update=True)
             assert project is not None
-            refusal = self._refusal(session, project, user_id, "record rollout stages")
+            refusal = permissions.refusal(
+                session, project, permissions.ROLLOUT, user_id=user_id, team_id=team_id, channel_id=channel_id
+            )
             if refusal:
                 return refusal
             if project.current_phase != rollout_phase:
@@ -288,11 +295,6 @@ class Lifecycle:
         return len(self.template.phases)
 
     # --- shared ---------------------------------------------------------------------------------
-
-    def _refusal(self, session: Session, project: Project, user_id: str, what: str) -> str | None:
-        if user_id not in queries.list_owners(session, project.id or 0):
-            return OWNERS_ONLY.format(what=what)
-        return None
 
     def _stale(self, session: Session, project: Project, phases: list[int]) -> None:
         queries.mark_messages_stale(

@@ -58,6 +58,11 @@ SHOW_TIMEZONE = _row("see the project's time zone", "`/distill timezone`", Who.A
 CHANGE_TIMEZONE = _row("change the project's time zone", "`/distill timezone Area/City`", Who.OWNERS)
 LIST_OWNERS = _row("see the owners", "`/distill owners`", Who.ANYONE)
 CHANGE_OWNERS = _row("add or remove an owner", "`/distill owners add/remove @someone`", Who.OWNERS)
+STOP = _row("stop the project (with its outcome)", "`/distill stop` and its form", Who.OWNERS)
+REOPEN = _row("reopen a passed phase (with a reason)", "`/distill reopen N why`", Who.OWNERS)
+ROLLOUT = _row("record the rollout stage", "`/distill rollout shadow/5/25/100`", Who.OWNERS)
+HISTORY = _row("read the project's history", "`/distill history`", Who.ANYONE)
+EXPORT = _row("export the record into the thread", "`/distill export`", Who.ANYONE)
 # fmt: on
 
 NOT_HERE = "That belongs to a project in another channel, or to an earlier cycle."

@@ -21,6 +21,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from bot import permissions
 from bot.checklist.evidence import BarsView, EvaluationView, SliceBarView, compare
 from bot.checklist.template import Template
 from bot.core.clock import Clock
@@ -238,18 +239,23 @@ class ProjectRecord:
         item = self.template.item(item_key)
         return item.title if item else item_key
 
-    def _channel_record(self, team_id: str, channel_id: str) -> ProjectRecordData | str:
+    def _channel_record(
+        self, team_id: str, channel_id: str, user_id: str, permission: permissions.Permission
+    ) -> ProjectRecordData | str:
         with session_scope(self.engine) as session:
             project = queries.latest_channel_project(session, team_id, channel_id)
             if project is None:
                 return no_project_reply(session, team_id, channel_id)
-            return self.read(session, project)
+            refusal = permissions.refusal(
+                session, project, permission, user_id=user_id, team_id=team_id, channel_id=channel_id
+            )
+            return refusal or self.read(session, project)
 
     # --- /distill history -----------------------------------------------------------------------
 
-    def history(self, team_id: str, channel_id: str) -> str:
+    def history(self, team_id: str, channel_id: str, user_id: str) -> str:
         """The timeline, privately: the newest events, each with who, when and what."""
-        data = self._channel_record(team_id, channel_id)
+        data = self._channel_record(team_id, channel_id, user_id, permissions.HISTORY)
         if isinstance(data, str):
             return data
         shown = data.events[-HISTORY_LINES:]
@@ -274,7 +280,7 @@ class ProjectRecord:
 
     def export(self, team_id: str, channel_id: str, user_id: str) -> str:
         """Upload the report and the CSV into the project's thread."""
-        data = self._channel_record(team_id, channel_id)
+        data = self._channel_record(team_id, channel_id, user_id, permissions.EXPORT)
         if isinstance(data, str):
             return data
         with session_scope(self.engine) as session:

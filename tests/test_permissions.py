@@ -292,6 +292,47 @@ def _nothing(bot: RunningBot) -> None:
     pass
 
 
+def _latest(bot: RunningBot) -> Any:
+    with Session(bot.engine) as session:
+        return queries.latest_channel_project(session, TEAM, CH)
+
+
+def _stop(bot: RunningBot, user: str, _: Any) -> bool:
+    """The command opens the form for owners; a refused user also submits a form an owner
+    opened (a forged or forwarded form), which the server checks too."""
+    fake = bot.slack.fake
+    opened = len(fake.views)
+    _command(bot, "stop", user)
+    if len(fake.views) == opened:
+        bot.slack.command("stop", user=OWNER)
+        bot.settle()
+    result = submit_view(bot, fake.views[-1], {"outcome": "win"}, user)
+    answer = result.json() if result.body else {}
+    if answer.get("response_action") == "errors":
+        FORM_ERRORS.extend(answer["errors"].values())
+        return False
+    return bool(_latest(bot).status == "stopped")
+
+
+def _reopen(bot: RunningBot, user: str, _: Any) -> bool:
+    _command(bot, "reopen 1 the scope changed", user)
+    return bool(_latest(bot).current_phase == 1)
+
+
+def _rollout(bot: RunningBot, user: str, _: Any) -> bool:
+    _command(bot, "rollout 25", user)
+    return bool(_latest(bot).rollout_stage == "25")
+
+
+def _history(bot: RunningBot, user: str, _: Any) -> bool:
+    return "History of Router" in _command(bot, "history", user)
+
+
+def _export(bot: RunningBot, user: str, _: Any) -> bool:
+    _command(bot, "export", user)
+    return len(bot.slack.fake.files) == 2
+
+
 SCENARIOS: dict[Permission, tuple[Setup, Act]] = {
     permissions.HELP: (_nothing, _help),
     permissions.START: (_start, _start_project),
@@ -311,6 +352,11 @@ SCENARIOS: dict[Permission, tuple[Setup, Act]] = {
     permissions.CHANGE_TIMEZONE: (_start, _change_timezone),
     permissions.LIST_OWNERS: (_start, _list_owners),
     permissions.CHANGE_OWNERS: (_start, _change_owners),
+    permissions.STOP: (_start, _stop),
+    permissions.REOPEN: (lambda bot: _to_phase(bot, 2), _reopen),
+    permissions.ROLLOUT: (lambda bot: _to_phase(bot, 7), _rollout),
+    permissions.HISTORY: (_start, _history),
+    permissions.EXPORT: (_start, _export),
 }
 
 

@@ -82,7 +82,7 @@ def register(
                 move = lifecycle.reopen if subcommand == "reopen" else lifecycle.rollout
                 return move(team_id, channel_id, user_id, html.unescape(argument))
             if subcommand == "history":
-                return record.history(team_id, channel_id)
+                return record.history(team_id, channel_id, user_id)
             if subcommand == "export":
                 return record.export(team_id, channel_id, user_id)
             start = StartRequest(
