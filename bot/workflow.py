@@ -285,7 +285,7 @@ class Workflow:
                 return refused, None
             if project.status == ProjectStatus.STOPPED:
                 return (
-                    "This project was stopped; its checklist is read-only. `/distill history` has its record.",
+                    "This project was stopped; its checklist is read-only. See `/distill history`.",
                     None,
                 )
             if project.closed_at is not None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, bindparam, func, insert, or_, update
+from sqlalchemy import Table, bindparam, delete, func, insert, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
@@ -727,11 +727,15 @@ def add_waiver(
 
 
 def expired_waiver_projects(session: Session, *, now: datetime) -> list[int]:
-    """Projects with a waiver in force whose expiry has passed."""
+    """Open projects with a waiver in force whose expiry has passed (a stopped project, or an
+    earlier cycle, is read-only: its waivers stay as they were)."""
     return sorted(
         set(
             session.exec(
-                select(Waiver.project_id).where(
+                select(Waiver.project_id)
+                .join(Project, col(Project.id) == col(Waiver.project_id))
+                .where(
+                    col(Project.closed_at).is_(None),
                     col(Waiver.ended_at).is_(None),
                     col(Waiver.expires_at).is_not(None),
                     col(Waiver.expires_at) <= now,
@@ -920,7 +924,9 @@ def list_workspace_projects(session: Session, team_id: str) -> list[Project]:
 
 
 def record_event_receipt(session: Session, event_id: str, *, now: datetime) -> bool:
-    """True the first time an Events API delivery is seen, False for Slack's retries of it."""
+    """True the first time an Events API delivery is seen, False for Slack's retries of it.
+    Slack retries within about five minutes, so receipts a day old are dropped."""
+    session.execute(delete(EventReceipt).where(col(EventReceipt.received_at) < now - timedelta(days=1)))
     try:
         with session.begin_nested():
             session.add(EventReceipt(event_id=event_id, received_at=now))

@@ -269,3 +269,17 @@ def test_rollout_stages_in_phase_seven_and_the_gradual_item(bot: RunningBot, fak
     assert "Rollout: *25% of traffic* since <!date^" in parent
     assert click(bot, fake_slack, 7, "gradual-rollout") == ""
     assert "gradual-rollout" in ticked_keys(bot)
+
+
+def test_a_stopped_projects_waivers_stay_as_they_were(bot: RunningBot, fake_slack: FakeSlack) -> None:
+    start(bot, fake_slack)
+    first = TEMPLATE.phase(1).items[0].key
+    values = {"item": first, "reason": "Vendor covers it", "expires": bot.clock().date().isoformat()}
+    assert fill_form(bot, fake_slack, CH, phase(fake_slack, 1), "waive:open", values).status == 200
+    form = open_stop_form(bot, fake_slack)
+    assert submit_view(bot, form, {"reason": "Budget cut"}).status == 200
+    posts = len(fake_slack.calls_to("chat.postMessage"))
+
+    bot.clock.advance(timedelta(days=2))
+    assert bot.bot.governance.expire_waivers() == 0  # no "the item is open again" in a stopped thread
+    assert len(fake_slack.calls_to("chat.postMessage")) == posts

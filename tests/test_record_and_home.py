@@ -17,7 +17,7 @@ from bot.fake_slack.blockkit import VIEW_MAX_BLOCKS, VIEW_MAX_BYTES, validate_vi
 from bot.rendering.home import HOME_PROJECTS_SHOWN
 from storage import queries
 from storage.engine import session_scope
-from storage.models import Owner, SuccessBars, Waiver
+from storage.models import EventReceipt, Owner, SuccessBars, Waiver
 from tests.checklist_flow import TEMPLATE, fill_form, parent_of, submit_view, tick_phase
 from tests.conftest import PROJECT_CHANNEL
 from tests.support import TEAM, RunningBot
@@ -258,6 +258,11 @@ def test_home_tab_lists_projects_and_a_retried_delivery_publishes_once(
     assert len(fake_slack.calls_to("views.publish")) == 1
     assert deliver_event(bot, home_opened("Ev02")).status == 200  # a new opening refreshes it
     assert len(fake_slack.calls_to("views.publish")) == 2
+    # Receipts outlive Slack's retries (minutes), not much longer.
+    bot.clock.advance(timedelta(days=2))
+    assert deliver_event(bot, home_opened("Ev03")).status == 200
+    with Session(bot.engine) as session:
+        assert [r.event_id for r in session.exec(select(EventReceipt)).all()] == ["Ev03"]
 
 
 def test_home_tab_fits_slacks_limits_with_two_hundred_projects(

@@ -1,0 +1,74 @@
+"""The fake's Home tab (views.publish) and file upload flow answer as Slack documents them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.fake_slack import FakeSlack
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlack]:
+    with FakeSlack() as running:
+        running.add_channel("C1", "general")
+        running.add_channel("C2", "elsewhere", is_member=False)
+        running.add_user("U1", "ann")
+        yield running
+
+
+@pytest.fixture
+def client(fake: FakeSlack) -> WebClient:
+    return WebClient(token=fake.bot_token, base_url=fake.api_url)
+
+
+def error_of(call: object) -> str:
+    with pytest.raises(SlackApiError) as raised:
+        call()  # type: ignore[operator]
+    return str(raised.value.response["error"])
+
+
+def test_views_publish_takes_home_views_within_limits(client: WebClient, fake: FakeSlack) -> None:
+    home = {"type": "home", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "hi"}}]}
+    client.views_publish(user_id="U1", view=home)
+    assert fake.home_view("U1")["blocks"] == home["blocks"]  # type: ignore[index]
+    modal = {**home, "type": "modal", "title": {"type": "plain_text", "text": "x"}}
+    assert error_of(lambda: client.views_publish(user_id="U1", view=modal)) == "invalid_arguments"
+    too_many = {"type": "home", "blocks": home["blocks"] * 101}
+    assert error_of(lambda: client.views_publish(user_id="U1", view=too_many)) == "invalid_arguments"
+    assert error_of(lambda: client.views_publish(user_id="UNOBODY", view=home)) == "user_not_found"
+
+
+def test_files_upload_v2_shares_into_a_thread(client: WebClient, fake: FakeSlack) -> None:
+    parent = client.chat_postMessage(channel="C1", text="parent")["ts"]
+    client.files_upload_v2(
+        file_uploads=[{"filename": "a.csv", "content": "x,y\n1,2\n", "title": "A"}],
+        channel="C1",
+        thread_ts=parent,
+        initial_comment="here",
+    )
+    [shared] = fake.files
+    assert (shared["filename"], shared["title"], shared["thread_ts"], shared["content"]) == (
+        "a.csv",
+        "A",
+        parent,
+        b"x,y\n1,2\n",
+    )
+    assert [m["text"] for m in fake.messages("C1", thread_ts=parent)] == ["parent", "here"]
+
+
+def test_files_need_an_upload_and_channel_membership(client: WebClient, fake: FakeSlack) -> None:
+    assert (
+        error_of(lambda: client.files_getUploadURLExternal(filename="a.txt", length=0)) == "missing_argument"
+    )
+    started = client.files_getUploadURLExternal(filename="a.txt", length=3)
+    never_uploaded = [{"id": started["file_id"], "title": "a"}]
+    assert error_of(lambda: client.files_completeUploadExternal(files=never_uploaded, channel_id="C1")) == (
+        "file_not_found"
+    )
+    kept_out = {"filename": "b.txt", "content": "abc"}
+    assert error_of(lambda: client.files_upload_v2(file_uploads=[kept_out], channel="C2")) == "not_in_channel"
+    assert fake.files == []
