@@ -72,3 +72,12 @@ def test_files_need_an_upload_and_channel_membership(client: WebClient, fake: Fa
     kept_out = {"filename": "b.txt", "content": "abc"}
     assert error_of(lambda: client.files_upload_v2(file_uploads=[kept_out], channel="C2")) == "not_in_channel"
     assert fake.files == []
+
+
+def test_files_need_the_files_write_scope() -> None:
+    with FakeSlack(scopes={"chat:write"}) as fake:
+        fake.add_channel("C1", "general")
+        client = WebClient(token=fake.bot_token, base_url=fake.api_url)
+        assert (
+            error_of(lambda: client.files_getUploadURLExternal(filename="a.txt", length=3)) == "missing_scope"
+        )

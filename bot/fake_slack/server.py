@@ -62,6 +62,8 @@ METHOD_SCOPES = {
     "chat.postEphemeral": "chat:write",
     "users.info": "users:read",
     "conversations.join": "channels:join",
+    "files.getUploadURLExternal": "files:write",
+    "files.completeUploadExternal": "files:write",
 }
 CONVERSATION_SCOPES = {
     "conversations.info": ("channels:read", "groups:read", "im:read"),
