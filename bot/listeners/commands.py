@@ -80,7 +80,7 @@ def register(
                 )
             if subcommand in {"reopen", "rollout"}:
                 move = lifecycle.reopen if subcommand == "reopen" else lifecycle.rollout
-                return move(team_id, channel_id, user_id, html.unescape(argument))
+                return move(team_id, channel_id, user_id, argument)
             if subcommand == "history":
                 return record.history(team_id, channel_id, user_id)
             if subcommand == "export":
