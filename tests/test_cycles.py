@@ -111,6 +111,9 @@ def test_cycle_two_starts_from_the_committed_bars_and_ships_on_its_own_evidence(
                 bot, fake_slack, CH, _phase(fake_slack, 6), "evaluation:open", PASSING_EVALUATION
             )
             assert result.status == 200
+        if number == 7:  # gradual rollout is ticked after a partial stage
+            assert bot.slack.command("rollout 5").status == 200
+            bot.settle()
         _tick_all(bot, fake_slack, number)
     shipped = _project(bot)
     assert shipped.id == second.id and shipped.status == "shipped"
