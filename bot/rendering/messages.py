@@ -229,7 +229,7 @@ def _phase_without_checkboxes(template: Template, view: ProjectView, phase_numbe
             {"type": "section", "text": {"type": "mrkdwn", "text": f"*{escape(item.title)}*\n{state}"}}
         )
     blocks.append(_context(note))
-    return Message(text=f"{heading} · read-only", blocks=blocks)
+    return Message(text=f"{escape(heading)} · read-only", blocks=blocks)
 
 
 def _open_phase(template: Template, view: ProjectView, phase_number: int) -> Message:
