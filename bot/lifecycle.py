@@ -150,16 +150,9 @@ class Lifecycle:
         phase_number = int(number_text)
         now = self.clock()
         with session_scope(self.engine) as session:
-            project = channel_project(session, team_id, channel_id)
-            if project is None:
-                return no_project_reply(session, team_id, channel_id)
-            project = queries.get_project(session, project.id or 0, for_update=True)
-            assert project is not None
-            refusal = permissions.refusal(
-                session, project, permissions.REOPEN, user_id=user_id, team_id=team_id, channel_id=channel_id
-            )
-            if refusal:
-                return refusal
+            project = _locked_channel_project(session, team_id, channel_id, user_id, permissions.REOPEN)
+            if isinstance(project, str):
+                return project
             shipped = project.status == ProjectStatus.SHIPPED
             if phase_number >= project.current_phase and not shipped:
                 return (
@@ -251,16 +244,9 @@ class Lifecycle:
         rollout_phase = self._rollout_phase()
         now = self.clock()
         with session_scope(self.engine) as session:
-            project = channel_project(session, team_id, channel_id)
-            if project is None:
-                return no_project_reply(session, team_id, channel_id)
-            project = queries.get_project(session, project.id or 0, for_update=True)
-            assert project is not None
-            refusal = permissions.refusal(
-                session, project, permissions.ROLLOUT, user_id=user_id, team_id=team_id, channel_id=channel_id
-            )
-            if refusal:
-                return refusal
+            project = _locked_channel_project(session, team_id, channel_id, user_id, permissions.ROLLOUT)
+            if isinstance(project, str):
+                return project
             if project.current_phase != rollout_phase:
                 return (
                     f"Rollout stages are recorded in Phase {rollout_phase}; "
@@ -321,6 +307,22 @@ class Lifecycle:
             )
         except SlackClientError as error:
             log.warning("could not post a notice for project %s: %s", project_id, type(error).__name__)
+
+
+def _locked_channel_project(
+    session: Session, team_id: str, channel_id: str, user_id: str, permission: permissions.Permission
+) -> Project | str:
+    """The channel's project, row-locked for a move, or the reply that says why there is none
+    or why this user may not make the move."""
+    project = channel_project(session, team_id, channel_id)
+    if project is None:
+        return no_project_reply(session, team_id, channel_id)
+    locked = queries.get_project(session, project.id or 0, for_update=True)
+    assert locked is not None
+    refusal = permissions.refusal(
+        session, locked, permission, user_id=user_id, team_id=team_id, channel_id=channel_id
+    )
+    return refusal or locked
 
 
 def no_project_reply(session: Session, team_id: str, channel_id: str) -> str:
