@@ -60,11 +60,11 @@ def load_evidence(session: Session, project: Project) -> evidence.Evidence:
     Evidence recorded before its phase was reopened does not count."""
     project_id = project.id or 0
     found = queries.current_bars(session, project_id, after_id=project.bars_void_through)
-    bars = _bars_view(*found) if found else None
+    bars = bars_view(*found) if found else None
     found_evaluation = queries.latest_evaluation(
         session, project_id, after_id=project.evaluations_void_through
     )
-    latest = _evaluation_view(*found_evaluation) if found_evaluation else None
+    latest = evaluation_view(*found_evaluation) if found_evaluation else None
     return evidence.Evidence(
         bars=bars,
         evaluation=latest,
@@ -88,10 +88,10 @@ def evaluation_and_bars(
     bars = queries.get_bars(session, evaluation.bars_id)
     if bars is None:
         raise LookupError(f"bars {evaluation.bars_id} vanished")
-    return _bars_view(*bars), _evaluation_view(evaluation, scores)
+    return bars_view(*bars), evaluation_view(evaluation, scores)
 
 
-def _bars_view(row: SuccessBars, slices: list[SliceBar]) -> evidence.BarsView:
+def bars_view(row: SuccessBars, slices: list[SliceBar]) -> evidence.BarsView:
     return evidence.BarsView(
         quality_metric=row.quality_metric,
         quality_threshold=row.quality_threshold,
@@ -108,7 +108,7 @@ def _bars_view(row: SuccessBars, slices: list[SliceBar]) -> evidence.BarsView:
     )
 
 
-def _evaluation_view(row: Evaluation, scores: list[SliceScore]) -> evidence.EvaluationView:
+def evaluation_view(row: Evaluation, scores: list[SliceScore]) -> evidence.EvaluationView:
     return evidence.EvaluationView(
         evaluation_id=row.id or 0,
         student_score=row.student_score,

@@ -22,11 +22,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bot import permissions
-from bot.checklist.evidence import BarsView, EvaluationView, SliceBarView, compare
+from bot.checklist.evidence import BarsView, EvaluationView, compare
 from bot.checklist.template import Template
 from bot.core.clock import Clock
 from bot.lifecycle import no_project_reply
 from bot.nudges import rules
+from bot.project_state import bars_view, evaluation_view
 from bot.rendering import messages as render
 from storage import queries
 from storage.engine import session_scope
@@ -173,7 +174,7 @@ class ProjectRecord:
                 )
         bars_by_id: dict[int, BarsView] = {}
         for bars, slices in _all_bars(session, project_id):
-            view = _bars_view(bars, slices)
+            view = bars_view(bars, slices)
             bars_by_id[bars.id or 0] = view
             kind = "bars_amended" if bars.amendment_reason else "bars_recorded"
             detail = _bars_text(view) + (
@@ -184,17 +185,8 @@ class ProjectRecord:
             )
         for evaluation in queries.list_evaluations(session, project_id):
             scores = queries.list_slice_scores(session, evaluation.id or 0)
-            view_e = EvaluationView(
-                evaluation_id=evaluation.id or 0,
-                student_score=evaluation.student_score,
-                teacher_score=evaluation.teacher_score,
-                slice_scores={s.name: (s.student_score, s.teacher_score) for s in scores},
-                latency_p95_ms=evaluation.latency_p95_ms,
-                cost=evaluation.cost,
-                recorded_by=evaluation.recorded_by,
-                recorded_at=evaluation.recorded_at,
-            )
-            bars_view = bars_by_id.get(evaluation.bars_id)
+            view_e = evaluation_view(evaluation, scores)
+            judged_against = bars_by_id.get(evaluation.bars_id)
             events.append(
                 RecordedEvent(
                     evaluation.recorded_at,
@@ -203,7 +195,7 @@ class ProjectRecord:
                     "evaluation",
                     "",
                     evaluation.recorded_by,
-                    _evaluation_text(view_e, bars_view),
+                    _evaluation_text(view_e, judged_against),
                     evaluation.id or 0,
                 )
             )
@@ -502,20 +494,6 @@ def _all_bars(session: Session, project_id: int) -> list[tuple[SuccessBars, list
         )
         for row in rows
     ]
-
-
-def _bars_view(bars: SuccessBars, slices: list[SliceBar]) -> BarsView:
-    return BarsView(
-        quality_metric=bars.quality_metric,
-        quality_threshold=bars.quality_threshold,
-        slices=tuple(SliceBarView(s.name, s.metric, s.threshold, s.critical) for s in slices),
-        cost_target=bars.cost_target,
-        latency_p95_ms=bars.latency_p95_ms,
-        acceptable_gap=bars.acceptable_gap,
-        recorded_by=bars.recorded_by,
-        recorded_at=bars.recorded_at,
-        amendment_reason=bars.amendment_reason,
-    )
 
 
 def _bars_text(bars: BarsView) -> str:
