@@ -330,7 +330,7 @@ class Governance:
     def expire_waivers(self) -> int:
         """End the waivers whose time is up; their items open again, and the thread is told."""
         now = self.clock()
-        notices: list[tuple[int, str, str]] = []
+        ended = 0
         with session_scope(self.engine) as session:
             project_ids = queries.expired_waiver_projects(session, now=now)
         for project_id in project_ids:
@@ -344,32 +344,23 @@ class Governance:
                         session.add(waiver)
                         self._changed(session, project, waiver.phase_number)
                         item = self.template.item(waiver.item_key)
-                        title = render.escape(item.title if item else waiver.item_key)
-                        notices.append(
-                            (
-                                project_id,
-                                project.channel_id,
-                                f":alarm_clock: The waiver on *{title}* (Phase {waiver.phase_number}) ended, "
-                                "so the item is open again"
-                                + (
-                                    f": tick it in Phase {waiver.phase_number}'s message when it is done."
-                                    if waiver.phase_number < project.current_phase
-                                    or project.status == ProjectStatus.SHIPPED
-                                    else "."
-                                ),
-                            )
+                        passed = (
+                            waiver.phase_number < project.current_phase
+                            or project.status == ProjectStatus.SHIPPED
                         )
-            self.workflow.slack_sync.sync(project_id)
-        for project_id, channel_id, text in notices:
-            with session_scope(self.engine) as session:
-                thread_ts = queries.get_thread_ts(session, project_id)
-            try:
-                self.slack.chat_postMessage(
-                    channel=channel_id,
-                    thread_ts=thread_ts,
-                    text=text,
-                    blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
-                )
-            except SlackClientError as error:
-                log.warning("could not announce an ended waiver: %s", type(error).__name__)
-        return len(notices)
+                        title = item.title if item else waiver.item_key
+                        queries.add_notice(
+                            session, project, text=_waiver_ended(title, waiver.phase_number, passed)
+                        )
+                        ended += 1
+            self.workflow.slack_sync.catch_up(project_id)
+        return ended
+
+
+def _waiver_ended(item_title: str, phase_number: int, passed: bool) -> str:
+    """The thread's notice that a waiver ran out; on a passed phase, where to tick the item."""
+    where = f": tick it in Phase {phase_number}'s message when it is done." if passed else "."
+    return (
+        f":alarm_clock: The waiver on *{render.escape(item_title)}* (Phase {phase_number}) ended, "
+        f"so the item is open again{where}"
+    )

@@ -117,27 +117,18 @@ class Lifecycle:
                 now=now,
             )
             self._stale(session, project, [project.current_phase])
+            stop = render.StopView(user_id, now, parsed.win, project.outcome_reason)
+            queries.add_notice(
+                session,
+                project,
+                text=f"{render.stop_line(stop)}\nNo more ticks or nudges. `/distill start` may begin a new "
+                "project here; `/distill history` and `/distill export` keep the record.",
+            )
         return {}, project_id
 
     def after_stop(self, project_id: int) -> None:
-        """After the ack: redraw the parent and the open phase, and say so in the thread."""
-        self.workflow.slack_sync.sync(project_id)
-        with session_scope(self.engine) as session:
-            project = queries.get_project(session, project_id)
-            if project is None or project.stopped_at is None:
-                return
-            stop = render.StopView(
-                project.stopped_by or "",
-                project.stopped_at,
-                project.outcome == Outcome.WIN,
-                project.outcome_reason,
-            )
-        self._notify(
-            project_id,
-            f"{render.stop_line(stop)}\nNo more ticks or nudges. `/distill start` may begin a new project "
-            "here; "
-            "`/distill history` and `/distill export` keep the record.",
-        )
+        """After the ack: redraw the parent and the open phase, and post the stop's notice."""
+        self.workflow.slack_sync.catch_up(project_id)
 
     # --- reopen ---------------------------------------------------------------------------------
 
@@ -164,20 +155,21 @@ class Lifecycle:
             last_phase = project.current_phase
             needs = self._reopen(session, project, phase_number, user_id=user_id, reason=reason, now=now)
             self._stale(session, project, list(range(phase_number, last_phase + 1)))
+            later = (
+                f" Phases {phase_number + 1}–{len(self.template.phases)} are locked until it passes again."
+                if phase_number < len(self.template.phases)
+                else ""
+            )
+            evidence = f" {needs}" if needs else ""
+            queries.add_notice(
+                session,
+                project,
+                text=f":leftwards_arrow_with_hook: <@{user_id}> reopened *Phase {phase_number}: "
+                f"{render.escape(self.template.phase(phase_number).title)}*: _{render.clip(reason, 600)}_\n"
+                f"Its earlier ticks are in the record (`/distill history`).{later}{evidence}",
+            )
             project_id, name = project.id or 0, project.name
-        self.workflow.slack_sync.sync(project_id)
-        later = (
-            f" Phases {phase_number + 1}–{len(self.template.phases)} are locked until it passes again."
-            if phase_number < len(self.template.phases)
-            else ""
-        )
-        evidence = f" {needs}" if needs else ""
-        self._notify(
-            project_id,
-            f":leftwards_arrow_with_hook: <@{user_id}> reopened *Phase {phase_number}: "
-            f"{render.escape(self.template.phase(phase_number).title)}*: _{render.clip(reason, 600)}_\n"
-            f"Its earlier ticks are in the record (`/distill history`).{later}{evidence}",
-        )
+        self.workflow.slack_sync.catch_up(project_id)
         return f"Phase {phase_number} of *{render.escape(name)}* is open again.{evidence}"
 
     def _reopen(
@@ -268,10 +260,10 @@ class Lifecycle:
             )
             schedules.on_progress(session, project, now, self.workflow.nudge_policy)
             self._stale(session, project, [rollout_phase])
-            project_id, name = project.id or 0, project.name
             line = render.rollout_line(render.RolloutView(stage, now))
-        self.workflow.slack_sync.sync(project_id)
-        self._notify(project_id, f"{line} (recorded by <@{user_id}>)")
+            queries.add_notice(session, project, text=f"{line} (recorded by <@{user_id}>)")
+            project_id, name = project.id or 0, project.name
+        self.workflow.slack_sync.catch_up(project_id)
         return f"Recorded: the rollout of *{render.escape(name)}* is at {render.ROLLOUT_LABELS[stage]}."
 
     def _rollout_phase(self) -> int:
@@ -288,25 +280,6 @@ class Lifecycle:
             project,
             kinds_and_phases=[(MessageKind.PARENT, 0), *((MessageKind.PHASE, number) for number in phases)],
         )
-
-    def _notify(self, project_id: int, text: str) -> None:
-        """A one-line notice in the project's thread; the database already holds the move."""
-        with session_scope(self.engine) as session:
-            project = queries.get_project(session, project_id)
-            thread_ts = queries.get_thread_ts(session, project_id)
-            if project is None or thread_ts is None:
-                return
-            channel_id = project.channel_id
-        try:
-            self.slack.chat_postMessage(
-                channel=channel_id,
-                thread_ts=thread_ts,
-                text=text,
-                blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
-                unfurl_links=False,
-            )
-        except SlackClientError as error:
-            log.warning("could not post a notice for project %s: %s", project_id, type(error).__name__)
 
 
 def _locked_channel_project(

@@ -148,6 +148,9 @@ class SlackSync:
         self.nudge_policy = nudge_policy
         self.later = later  # runs a paced redraw when its interval is up
         self._repair_after = 0  # where the last bounded repair pass stopped
+        # Slack failures seen so far that say Slack itself is down, not that it refused one call:
+        # the repair pass stops at one, instead of trying every project against an outage.
+        self._outages = 0
 
     # --- a project's thread -----------------------------------------------------------------
 
@@ -240,7 +243,10 @@ class SlackSync:
         with session_scope(self.engine) as session:
             pending = sorted(queries.list_messages(session, project_id), key=_thread_order)
         caught_up = True
+        outages = self._outages
         for message in pending:
+            if self._outages != outages:
+                return False  # Slack is down: the rest would only fail too, and slowly
             if _refused_as_drawn(message):
                 continue  # Slack refused exactly this content for good; `/distill status` says so
             if message.ts is None:
@@ -279,16 +285,23 @@ class SlackSync:
         """One pass of the scheduler's beat: sync the projects whose messages Slack does not
         show as stored (a restart, a Slack outage, a post whose answer never came), at most
         REPAIR_BATCH of them, taking up where the last pass stopped. Returns how many."""
+        after = self._repair_after
         with session_scope(self.engine) as session:
-            project_ids = queries.unsettled_project_ids(session, after=self._repair_after, limit=REPAIR_BATCH)
-            if not project_ids and self._repair_after:
-                project_ids = queries.unsettled_project_ids(session, after=0, limit=REPAIR_BATCH)
+            project_ids = queries.unsettled_project_ids(session, after=after, limit=REPAIR_BATCH)
+            if not project_ids and after:
+                after = 0
+                project_ids = queries.unsettled_project_ids(session, after=after, limit=REPAIR_BATCH)
         self._repair_after = project_ids[-1] if len(project_ids) == REPAIR_BATCH else 0
-        for project_id in project_ids:
+        for done, project_id in enumerate(project_ids):
+            outages = self._outages
             try:
                 self.sync(project_id)
             except Exception:
                 log.exception("repairing project %s failed; the next pass retries", project_id)
+            if self._outages != outages:
+                log.warning("Slack is failing; the repair pass stops and the next beat goes on from here")
+                self._repair_after = project_ids[done - 1] if done else after
+                return done + 1
         return len(project_ids)
 
     def post_once(self, place: PostPlace, content: render.Message, *, read_back_first: bool) -> PostOutcome:
@@ -301,6 +314,7 @@ class SlackSync:
             except ReadBackError as error:  # nobody can tell whether an earlier attempt posted
                 return PostOutcome(unknown=error.reason, cannot_read=True)
             except SLACK_FAILURES as error:
+                self._note_outage(error)
                 return PostOutcome(unknown=reason_of(error))  # cannot tell: posting could double
             if found is not None:
                 return PostOutcome(ts=found, adopted=True)
@@ -314,10 +328,12 @@ class SlackSync:
                 unfurl_links=False,
             )
         except SlackApiError as error:
+            self._note_outage(error)
             if error.response.status_code >= 500:  # Slack broke mid-way: it may have stored it
                 return PostOutcome(unknown=reason_of(error))
             return PostOutcome(refused=reason_of(error))
         except SLACK_FAILURES as error:
+            self._note_outage(error)
             return PostOutcome(unknown=reason_of(error))
         return PostOutcome(ts=str(response["ts"]))
 
@@ -390,6 +406,7 @@ class SlackSync:
         try:
             kept = self.keep_one_copy(place)
         except SLACK_FAILURES as error:
+            self._note_outage(error)
             log.warning("could not read back project %s: %s", message.project_id, reason_of(error))
             return False
         with session_scope(self.engine) as session:
@@ -449,10 +466,15 @@ class SlackSync:
                 channel=channel_id, ts=message.ts, text=content.text, blocks=content.blocks
             )
         except SLACK_FAILURES as error:
+            self._note_outage(error)
             log.warning("could not update message of project %s: %s", message.project_id, reason_of(error))
             self._note_refusal(message_id, reason_of(error), version=wanted)
             return None
         return wanted
+
+    def _note_outage(self, error: Exception) -> None:
+        if is_outage(error):
+            self._outages += 1  # unlocked: the repair pass only asks whether it moved
 
     def _release_redraw(self, message_id: int, claimed_at: datetime) -> None:
         with session_scope(self.engine) as session:
@@ -479,6 +501,8 @@ class SlackSync:
         if message.kind == MessageKind.EVALUATION:
             bars, evaluation = evaluation_and_bars(session, message.subject_id)
             return render.evaluation_message(bars, evaluation)
+        if message.kind == MessageKind.NOTICE:
+            return render.notice_message(message.notice_text or "")
         return render.phase_done_message(self.template, view, message.phase_number)
 
 
@@ -492,6 +516,7 @@ _REFUSED_WHAT = {
     MessageKind.PHASE_DONE: 'the "Phase {n} complete" notice',
     MessageKind.BARS: "the committed success bars",
     MessageKind.EVALUATION: "an evaluation's table",
+    MessageKind.NOTICE: "a notice",
 }
 
 
@@ -513,18 +538,28 @@ def refusal_notes(messages: list[PostedMessage]) -> list[str]:
 
 
 # Within a phase: its message, the evaluations recorded while it was open, its "complete"
-# notice, then (for the bars phase) the committed bars.
+# notice, then (for the bars phase) the committed bars, then notices of moves made while it
+# was the current phase, in the order they were made.
 _KIND_ORDER = {
     MessageKind.PARENT: 0,
     MessageKind.PHASE: 1,
     MessageKind.EVALUATION: 2,
     MessageKind.PHASE_DONE: 3,
     MessageKind.BARS: 4,
+    MessageKind.NOTICE: 5,
 }
 
 
 def _thread_order(message: PostedMessage) -> tuple[int, int, int]:
     return (message.phase_number, _KIND_ORDER.get(message.kind, 4), message.subject_id)
+
+
+def is_outage(error: Exception) -> bool:
+    """Slack itself failing (a 5xx, rate limits past the client's retries, no answer at all),
+    as opposed to Slack refusing this one call."""
+    if isinstance(error, SlackApiError):
+        return error.response.status_code >= 500 or error.response.status_code == 429
+    return not isinstance(error, ReadBackError)
 
 
 def reason_of(error: Exception) -> str:

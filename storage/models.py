@@ -127,6 +127,9 @@ class MessageKind:
     PHASE_DONE = "phase_done"  # the one-line "Phase N complete" notice
     BARS = "bars"  # the committed success bars, redrawn on amendments
     EVALUATION = "evaluation"  # one evaluation's table; `subject_id` is the evaluation's id
+    # A one-off line announcing a move (a stop, a reopening, a rollout stage, a waiver ending),
+    # stored with the move so it is posted exactly once; `subject_id` numbers a project's notices.
+    NOTICE = "notice"
 
 
 # Messages Slack does not show as stored yet (unposted, behind, or to be counted again once
@@ -178,6 +181,8 @@ class PostedMessage(SQLModel, table=True):
     # Set when Slack may hold copies we have not seen (a post whose answer never came): not
     # posted again, and not trusted, until this moment has passed and the thread is read back.
     check_after: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    # A notice's mrkdwn, worded when its move was made (other kinds are drawn from the project).
+    notice_text: str | None = Field(default=None, max_length=3000)
 
 
 class ScheduleKind:

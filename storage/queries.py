@@ -249,6 +249,25 @@ def add_message(
     return message
 
 
+def add_notice(session: Session, project: Project, *, text: str) -> PostedMessage | None:
+    """A notice in the project's thread, stored in the move's own transaction (the project row
+    is locked, so its number is free). None while the project has no thread yet."""
+    if project.status == ProjectStatus.STARTING:
+        return None
+    last = session.exec(
+        select(func.max(PostedMessage.subject_id)).where(
+            PostedMessage.project_id == _id(project), PostedMessage.kind == MessageKind.NOTICE
+        )
+    ).one()
+    number = (last or 0) + 1
+    message = add_message(
+        session, project, kind=MessageKind.NOTICE, phase_number=project.current_phase, subject_id=number
+    )
+    message.notice_text = text
+    session.add(message)
+    return message
+
+
 def mark_messages_stale(
     session: Session, project: Project, *, kinds_and_phases: list[tuple[str, int]]
 ) -> None:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from bot.checklist.template import Template, load_template
 from bot.fake_slack import FakeSlack, payloads
+from bot.project_state import project_view
+from bot.rendering import messages as render
+from storage import queries
+from storage.engine import session_scope
+from storage.models import MessageKind
 from tests.support import TEAM, RunningBot
 
 TEMPLATE: Template = load_template()
@@ -69,6 +75,22 @@ def tick_phase(
         result = bot.slack.click(channel, message["ts"], item.key, selected=True, user=user)
         assert result.status == 200
         bot.settle()
+
+
+def stored_drawing(bot: RunningBot, channel: str = "C0PROJECT") -> dict[str, list[dict[str, Any]]]:
+    """What the channel's project's parent and phase messages must show, by ts, rendered from
+    the database."""
+    with session_scope(bot.engine) as session:
+        project = queries.get_open_project(session, TEAM, channel)
+        assert project is not None
+        view = project_view(session, project, TEMPLATE, bot.clock())
+        drawn = {}
+        for message in queries.list_messages(session, project.id or 0):
+            if message.kind == MessageKind.PARENT:
+                drawn[message.ts or ""] = render.parent_message(TEMPLATE, view).blocks
+            elif message.kind == MessageKind.PHASE:
+                drawn[message.ts or ""] = render.phase_message(TEMPLATE, view, message.phase_number).blocks
+    return json.loads(json.dumps(drawn))
 
 
 # --- modals -------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ and database statements per tick whatever the number of projects stored.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -15,12 +14,8 @@ from typing import Any
 from sqlalchemy import Engine, event, insert
 
 from bot.fake_slack import FakeSlack
-from bot.project_state import project_view
-from bot.rendering import messages as render
-from storage import queries
-from storage.engine import session_scope
 from storage.models import MessageKind, PostedMessage, Project, ProjectStatus
-from tests.checklist_flow import TEMPLATE, parent_of, replies_of
+from tests.checklist_flow import TEMPLATE, parent_of, replies_of, stored_drawing
 from tests.conftest import PROJECT_CHANNEL
 from tests.support import TEAM, FakeClock, RunningBot
 
@@ -31,21 +26,6 @@ def start(bot: RunningBot) -> dict[str, Any]:
     assert bot.slack.command("start Router").status == 200
     bot.settle()
     return replies_of(bot.slack.fake, PROJECT_CHANNEL)[0]
-
-
-def stored_drawing(bot: RunningBot) -> dict[str, list[dict[str, Any]]]:
-    """What each of the project's messages must show, by ts, rendered from the database."""
-    with session_scope(bot.engine) as session:
-        project = queries.get_open_project(session, TEAM, PROJECT_CHANNEL)
-        assert project is not None
-        view = project_view(session, project, TEMPLATE, bot.clock())
-        drawn = {}
-        for message in queries.list_messages(session, project.id or 0):
-            if message.kind == MessageKind.PARENT:
-                drawn[message.ts or ""] = render.parent_message(TEMPLATE, view).blocks
-            elif message.kind == MessageKind.PHASE:
-                drawn[message.ts or ""] = render.phase_message(TEMPLATE, view, message.phase_number).blocks
-    return json.loads(json.dumps(drawn))
 
 
 def test_a_burst_of_ticks_redraws_each_message_twice_and_ends_at_the_database(

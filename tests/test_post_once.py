@@ -32,9 +32,10 @@ from tests.checklist_flow import (
     phase_messages,
     record_evidence_for,
     replies_of,
+    stored_drawing,
     tick_phase,
 )
-from tests.conftest import PROJECT_CHANNEL
+from tests.conftest import OTHER_CHANNEL, PROJECT_CHANNEL
 from tests.support import FakeClock, RunningBot, settings_for
 
 TIMEOUT = 1.0  # seconds the bot's Slack client waits for an answer (loopback answers take ms)
@@ -52,19 +53,19 @@ def replies_to_user(fake: FakeSlack) -> list[str]:
     return [response.body.get("text", "") for response in fake.responses]
 
 
-def thread_copies(fake: FakeSlack) -> Counter[int]:
+def thread_copies(fake: FakeSlack, channel: str = PROJECT_CHANNEL) -> Counter[int]:
     """How many times each of the bot's thread messages is in the thread, by its id."""
     return Counter(
         m["metadata"]["event_payload"]["message_id"]
-        for m in replies_of(fake, PROJECT_CHANNEL)
+        for m in replies_of(fake, channel)
         if (m.get("metadata") or {}).get("event_type") == MESSAGE_EVENT
     )
 
 
-def labels(fake: FakeSlack) -> list[str]:
+def labels(fake: FakeSlack, channel: str = PROJECT_CHANNEL) -> list[str]:
     """The thread, one short label per reply: a message's header, or its fallback text."""
     out = []
-    for m in replies_of(fake, PROJECT_CHANNEL):
+    for m in replies_of(fake, channel):
         header = next((b["text"]["text"] for b in m["blocks"] if b["type"] == "header"), None)
         out.append((header or m["text"])[:40])
     return out
@@ -82,18 +83,26 @@ def repair_later(bot: RunningBot, after: timedelta = SETTLE) -> int:
     return bot.bot.workflow.slack_sync.repair()
 
 
-def tick_all_but_last(bot: RunningBot, fake: FakeSlack, phase_number: int) -> dict[str, Any]:
+def tick_all_but_last(
+    bot: RunningBot, fake: FakeSlack, phase_number: int, channel: str = PROJECT_CHANNEL
+) -> dict[str, Any]:
     """Tick every item of the phase but its last; returns the phase's message."""
-    message = phase_messages(fake, PROJECT_CHANNEL)[phase_number - 1]
+    message = phase_messages(fake, channel)[phase_number - 1]
     for item in TEMPLATE.phase(phase_number).items[:-1]:
-        bot.slack.click(PROJECT_CHANNEL, message["ts"], item.key, selected=True)
+        bot.slack.click(channel, message["ts"], item.key, selected=True)
         bot.settle()
     return message
 
 
-def tick_last(bot: RunningBot, fake: FakeSlack, message: dict[str, Any], phase_number: int) -> None:
+def tick_last(
+    bot: RunningBot,
+    fake: FakeSlack,
+    message: dict[str, Any],
+    phase_number: int,
+    channel: str = PROJECT_CHANNEL,
+) -> None:
     last = TEMPLATE.phase(phase_number).items[-1]
-    assert bot.slack.click(PROJECT_CHANNEL, message["ts"], last.key, selected=True).status == 200
+    assert bot.slack.click(channel, message["ts"], last.key, selected=True).status == 200
     bot.settle()
 
 
@@ -202,6 +211,42 @@ def test_a_start_whose_parent_got_no_answer_says_so_and_is_taken_up_later(
     assert "already has a distillation project" in replies_to_user(fake_slack)[-1]
 
 
+@pytest.mark.parametrize("command", ["reopen 1 the labels were wrong", "rollout shadow"])
+def test_a_lost_answer_on_a_moves_notice(bot: RunningBot, fake_slack: FakeSlack, command: str) -> None:
+    start(bot)
+    phases = 1 if command.startswith("reopen") else len(TEMPLATE.phases) - 1
+    for phase_number in range(1, phases + 1):
+        tick_phase(bot, fake_slack, PROJECT_CHANNEL, phase_number)
+    fake_slack.fail("chat.postMessage", hang_up=True)  # Slack stores the notice; the answer is lost
+    bot.slack.command(command)
+    bot.settle()
+    posts = posted_count(fake_slack)
+    repair_later(bot, SETTLE - timedelta(seconds=1))
+    assert posted_count(fake_slack) == posts  # Slack may still be storing it: nothing re-sent
+    repair_later(bot)  # settled: read back and adopted
+    notices = [m for m in replies_of(fake_slack, PROJECT_CHANNEL) if m["text"].startswith(NOTICE_STARTS)]
+    assert len(notices) == 1 and posted_count(fake_slack) == posts, labels(fake_slack)
+    assert_caught_up(bot, fake_slack)
+
+
+NOTICE_STARTS = (":leftwards_arrow_with_hook:", ":traffic_light:")
+
+
+def test_a_notice_slack_refuses_at_first_is_posted_by_the_repair_pass(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    start(bot)
+    tick_phase(bot, fake_slack, PROJECT_CHANNEL, 1)
+    fake_slack.fail("chat.postMessage", status=429, retry_after=1, times=4)  # past the client's retries
+    bot.slack.command("reopen 1 the labels were wrong")
+    bot.settle()
+    assert not any(m["text"].startswith(NOTICE_STARTS) for m in replies_of(fake_slack, PROJECT_CHANNEL))
+    repair_later(bot, timedelta(seconds=30))  # the next beat: Slack stored nothing, so it posts at once
+    notices = [m for m in replies_of(fake_slack, PROJECT_CHANNEL) if m["text"].startswith(NOTICE_STARTS)]
+    assert len(notices) == 1
+    assert_caught_up(bot, fake_slack)
+
+
 # --- Slack stores the late copy after the read-back ------------------------------------------
 
 
@@ -308,6 +353,41 @@ def test_slack_taking_longer_than_the_timeout_then_the_thread_catches_up_by_itse
         assert_caught_up(bot, fake_slack)
     finally:
         bot.stop()
+
+
+def test_slack_failing_for_a_while_then_every_thread_catches_up_within_a_minute(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    """A Slack outage: every Web API call answers 503 for two minutes, and some posts are stored
+    all the same. Ticks keep coming in; nobody clicks once Slack is back. Within a minute of its
+    return, on the repair beat alone, every thread shows what is stored, each message once."""
+    beat = timedelta(seconds=30)  # NUDGE_POLL_SECONDS' default
+    channels = (PROJECT_CHANNEL, OTHER_CHANNEL)
+    last_messages = {}
+    for channel in channels:
+        bot.slack.command("start Router", channel=channel)
+        bot.settle()
+        last_messages[channel] = tick_all_but_last(bot, fake_slack, 1, channel)
+
+    fake_slack.outage(status=503, store_every=2)
+    for channel in channels:
+        tick_last(bot, fake_slack, last_messages[channel], 1, channel)
+        assert replies_to_user(fake_slack)[-1] == SAVED_BUT_SLOW
+    for _ in range(4):  # each beat of the outage stops at its first project: Slack is down
+        assert repair_later(bot, beat) == 1
+    fake_slack.end_outage()
+
+    for _ in range(2):  # one minute of beats, and no clicks
+        repair_later(bot, beat)
+    bot.settle()
+    for channel in channels:
+        thread = labels(fake_slack, channel)
+        assert len(thread) == 3 and "complete" in thread[1] and thread[2].startswith("Phase 2"), thread
+        assert set(thread_copies(fake_slack, channel).values()) == {1}, thread_copies(fake_slack, channel)
+        for ts, blocks in stored_drawing(bot, channel).items():
+            assert fake_slack.message(channel, ts)["blocks"] == blocks
+    with session_scope(bot.engine) as session:
+        assert queries.unsettled_project_ids(session, after=0, limit=10) == []
 
 
 def test_the_scheduler_beat_runs_the_repair_pass(

@@ -265,6 +265,8 @@ class FakeSlack:
         self._arrivals: Counter[str] = Counter()
         self._answered: Counter[str] = Counter()
         self._faults: dict[str, list[_Fault]] = {}
+        self._outage: tuple[int, int] | None = None  # every call fails: (HTTP status, store every n-th post)
+        self._outage_posts = 0
         self._holds: dict[str, threading.Event] = {}
         self._answer_holds: dict[str, threading.Event] = {}
         self._delays: dict[str, float] = {}
@@ -584,6 +586,17 @@ class FakeSlack:
         with self._lock:
             self._faults.setdefault(method, []).extend([fault] * times)
 
+    def outage(self, *, status: int = 503, store_every: int = 0) -> None:
+        """Every Web API call fails with HTTP `status` until `end_outage()`. With `store_every=n`,
+        every n-th post is stored before it is answered as failed, as a Slack that broke after
+        the write would; the caller cannot tell which."""
+        with self._lock:
+            self._outage = (status, store_every)
+
+    def end_outage(self) -> None:
+        with self._lock:
+            self._outage = None
+
     def hold(self, method: str) -> threading.Event:
         """Calls to `method` wait, unanswered and unprocessed, until the returned Event is set."""
         event = threading.Event()
@@ -719,7 +732,14 @@ class FakeSlack:
             self._stopping.wait(delay)
         with self._lock:
             queue = self._faults.get(method)
-            return queue.pop(0) if queue else None
+            if queue:
+                return queue.pop(0)
+            if self._outage is None or method == "response_url":  # hooks.slack.com is not the Web API
+                return None
+            status, store_every = self._outage
+            self._outage_posts += method == "chat.postMessage"
+            stored = method == "chat.postMessage" and store_every and self._outage_posts % store_every == 0
+            return _Fault(status, None, None, carry_out=bool(stored))
 
     @staticmethod
     def _fault_answer(fault: _Fault) -> tuple[int, dict[str, str], Json]:

@@ -464,6 +464,11 @@ def phase_done_message(template: Template, view: ProjectView, phase_number: int)
         text = (
             f"Phase {phase_number} complete. Phase {phase_number + 1} is open: *{escape(following.title)}*."
         )
+    return notice_message(text)
+
+
+def notice_message(text: str) -> Message:
+    """A one-line notice in the thread; `text` is mrkdwn whose user text is escaped already."""
     return Message(text=text, blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
 
 
