@@ -71,6 +71,13 @@ class RecordedClick:
     reply: str | None
     saved: str = "change"  # what the user did, for "Your tick is saved; Slack is slow..."
 
+    @property
+    def behind_reply(self) -> str | None:
+        """What to tell the user when Slack could not be brought in step yet."""
+        if self.reply or self.project_id is None:
+            return self.reply
+        return saved_but_behind(self.saved)
+
 
 @dataclass(frozen=True)
 class ItemClick:
@@ -255,7 +262,7 @@ class Workflow:
     def catch_up_after(self, recorded: RecordedClick) -> str | None:
         """After the ack: make Slack's messages match what the click stored."""
         if recorded.project_id is not None and not self.slack_sync.catch_up(recorded.project_id):
-            return recorded.reply or saved_but_behind(recorded.saved)  # stored all the same
+            return recorded.behind_reply  # stored all the same
         return recorded.reply
 
     def record_click(self, click: ItemClick) -> RecordedClick:

@@ -3,8 +3,10 @@ a nudge answer touches its own project only, and a full background pool says so 
 
 from __future__ import annotations
 
+import json
 import socket
 import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +18,7 @@ from bot.fake_slack import FakeSlack
 from bot.nudges import rules
 from bot.server import MAX_BODY_BYTES
 from storage import queries
-from tests.checklist_flow import replies_of
+from tests.checklist_flow import TEMPLATE, is_ticked, phase_messages, replies_of
 from tests.conftest import OTHER_CHANNEL, PROJECT_CHANNEL
 from tests.support import TEAM, FakeClock, RunningBot, http
 
@@ -113,7 +115,7 @@ def small_pool_bot(fake_slack: FakeSlack, sqlite_url: str, clock: FakeClock) -> 
     running.stop()
 
 
-def test_a_full_background_pool_answers_busy_and_stores_nothing(
+def test_a_full_background_pool_answers_busy_in_the_ack_and_stores_nothing(
     small_pool_bot: RunningBot, fake_slack: FakeSlack
 ) -> None:
     bot = small_pool_bot
@@ -122,18 +124,58 @@ def test_a_full_background_pool_answers_busy_and_stores_nothing(
         fake_slack.add_channel(channel, channel.lower())
     held = fake_slack.hold("chat.postMessage")
     try:
-        for channel in channels:  # three fill the pool (each waits on Slack), two find it full
-            assert bot.slack.command("start Busy", channel=channel).status == 200
-        assert fake_slack.wait_for_call("response_url", count=2)
-        assert replies_to_user(fake_slack) == [BUSY, BUSY]
+        # Three fill the pool (each waits on Slack); two find it full and are told in the ack.
+        acks = [bot.slack.command("start Busy", channel=channel).body for channel in channels]
+        assert [json.loads(ack)["text"] for ack in acks if ack] == [BUSY, BUSY]
     finally:
         held.set()
     bot.settle()
     with Session(bot.engine) as session:
         started = [c for c in channels if queries.get_open_project(session, TEAM, c) is not None]
-    assert len(started) == 3
+    assert len(started) == 3 and not any(BUSY in text for text in replies_to_user(fake_slack))
     refused = next(c for c in channels if c not in started)
     bot.slack.command("start Busy", channel=refused)  # a moment later there is room again
     bot.settle()
     with Session(bot.engine) as session:
         assert queries.get_open_project(session, TEAM, refused) is not None
+
+
+def test_a_tick_finding_the_pool_full_is_told_it_is_saved_without_delaying_the_ack(
+    small_pool_bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    """The tick is stored before the ack, so "busy, try again" would be false; and the reply
+    goes out through a response_url that is slow here, which must not hold up the ack."""
+    bot = small_pool_bot
+    bot.slack.command("start Router")
+    bot.settle()
+    phase_one = phase_messages(fake_slack, PROJECT_CHANNEL)[0]
+    items = [item.key for item in TEMPLATE.phase(1).items]
+    held = fake_slack.hold("chat.update")
+    slow_replies = fake_slack.hold("response_url")
+    try:
+        for key in items[:3]:  # three ticks fill the pool, each waiting on Slack's chat.update
+            bot.slack.click(PROJECT_CHANNEL, phase_one["ts"], key, selected=True, message=phase_one)
+        answers: list[int] = []
+        fourth = threading.Thread(
+            target=lambda: answers.append(
+                bot.slack.click(
+                    PROJECT_CHANNEL, phase_one["ts"], items[3], selected=True, message=phase_one
+                ).status
+            )
+        )
+        fourth.start()
+        assert fake_slack.wait_for_arrival("response_url")  # the reply is on its way, and hangs...
+        fourth.join(timeout=5)  # ... while the click is answered (inline, it would wait for the reply)
+        assert answers == [200]
+    finally:
+        slow_replies.set()
+        held.set()
+    bot.settle()
+    assert fake_slack.wait_for_call("response_url")
+    assert replies_to_user(fake_slack) == ["Your tick is saved; Slack is slow, the thread will catch up."]
+    with Session(bot.engine) as session:
+        assert queries.get_tick(session, 1, items[3]) is not None
+    bot.clock.advance(timedelta(seconds=30))
+    bot.bot.workflow.slack_sync.repair()  # the beat brings the thread up to the fourth tick
+    bot.settle()
+    assert all(is_ticked(fake_slack.message(PROJECT_CHANNEL, phase_one["ts"]), key) for key in items[:4])

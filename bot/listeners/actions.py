@@ -52,4 +52,5 @@ def register(app: App, background: Executor, workflow: Workflow) -> None:
             respond,
             lambda: workflow.catch_up_after(recorded),
             f"tick on project {ref.project_id}",
+            busy=recorded.behind_reply,  # stored already: the repair pass brings the thread up
         )

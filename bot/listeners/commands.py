@@ -10,7 +10,7 @@ from slack_bolt import Ack, App, Respond
 
 from bot.governance import Governance
 from bot.lifecycle import Lifecycle
-from bot.listeners.common import run_and_reply
+from bot.listeners.common import ack_and_run
 from bot.nudges.service import NudgeService
 from bot.record import ProjectRecord
 from bot.rendering.messages import HELP_TEXT
@@ -58,8 +58,6 @@ def register(
             unknown = escape(subcommand[:40])
             ack(text=f"I don't know `{COMMAND} {unknown}`.\n{HELP_TEXT}", response_type="ephemeral")
             return
-        ack()  # everything below may wait on the database or Slack
-
         team_id, channel_id, user_id = (
             str(command.get(key) or "") for key in ("team_id", "channel_id", "user_id")
         )
@@ -94,4 +92,6 @@ def register(
             )
             return workflow.start(start)
 
-        run_and_reply(background, respond, work, f"{COMMAND} {subcommand}")
+        # The work may wait on the database or Slack: it runs after the ack, which says "busy" if
+        # the pool is full.
+        ack_and_run(ack, background, respond, work, f"{COMMAND} {subcommand}")

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
-from slack_bolt import Respond
+from slack_bolt import Ack, Respond
 
-from bot.background import BUSY, Busy
+from bot.background import BUSY, BoundedExecutor, Busy
 
 log = logging.getLogger(__name__)
 
 UNEXPECTED = "Something went wrong on my side and nothing was changed. Please try again."
+
+# "Busy" replies go out from threads of their own: the listener's thread answers Slack's
+# request, and a slow response_url must never delay that answer. When even these are all
+# taken, the reply is dropped (and logged): the bot is overloaded, and the ack still goes.
+_BUSY_REPLIES = BoundedExecutor(ThreadPoolExecutor(max_workers=2, thread_name_prefix="busy-reply"), 100)
 
 
 def origin(body: dict[str, Any]) -> tuple[str, str, str]:
@@ -25,11 +30,42 @@ def reply_privately(respond: Respond, text: str) -> None:
     respond(text=text, response_type="ephemeral", replace_original=False)
 
 
-def run_and_reply(background: Executor, respond: Respond, work: Callable[[], str | None], what: str) -> None:
+def run_and_reply(
+    background: Executor,
+    respond: Respond,
+    work: Callable[[], str | None],
+    what: str,
+    *,
+    busy: str | None = BUSY,
+) -> None:
     """Hand the work to the background pool, after ack(); its answer, or a short apology, goes
     to the user alone. Bolt waits for ack() on its own listener pool: slow Slack calls kept
-    there would leave later requests waiting for a free thread before they can even ack."""
+    there would leave later requests waiting for a free thread before they can even ack.
+    When the pool is full the work is not done, and the user is told `busy` (what is true
+    then: for a tick stored before the ack, that it is saved)."""
+    try:
+        background.submit(_replying(respond, work, what))
+    except Busy:  # rather than queue without end
+        log.warning("background pool full: %s refused", what)
+        if busy:
+            _reply_aside(respond, busy)
 
+
+def ack_and_run(
+    ack: Ack, background: Executor, respond: Respond, work: Callable[[], str | None], what: str
+) -> None:
+    """For slash commands, whose ack can carry text: the work is handed on first, so a full
+    pool is answered in the ack itself, with no further call to Slack."""
+    try:
+        background.submit(_replying(respond, work, what))
+    except Busy:
+        log.warning("background pool full: %s refused", what)
+        ack(text=BUSY, response_type="ephemeral")
+        return
+    ack()
+
+
+def _replying(respond: Respond, work: Callable[[], str | None], what: str) -> Callable[[], None]:
     def run() -> None:
         try:
             reply = work()
@@ -39,8 +75,11 @@ def run_and_reply(background: Executor, respond: Respond, work: Callable[[], str
         if reply:
             reply_privately(respond, reply)
 
+    return run
+
+
+def _reply_aside(respond: Respond, text: str) -> None:
     try:
-        background.submit(run)
-    except Busy:  # nothing was done: say so now rather than queue without end
-        log.warning("background pool full: %s refused", what)
-        reply_privately(respond, BUSY)
+        _BUSY_REPLIES.submit(reply_privately, respond, text)
+    except Busy:
+        log.warning("too busy even to say so; a reply was dropped")

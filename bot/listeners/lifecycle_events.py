@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import Executor
 from typing import Any
 
 from slack_bolt import Ack, App
 
 from bot import modals
+from bot.background import Busy
 from bot.home import HomeTab
 from bot.lifecycle import Lifecycle
 from bot.listeners.common import origin
+
+log = logging.getLogger(__name__)
 
 
 def register(app: App, background: Executor, lifecycle: Lifecycle, home: HomeTab) -> None:
@@ -27,16 +31,22 @@ def register(app: App, background: Executor, lifecycle: Lifecycle, home: HomeTab
             return
         ack()
         if project_id is not None:
-            background.submit(lifecycle.after_stop, project_id)
+            try:
+                background.submit(lifecycle.after_stop, project_id)
+            except Busy:  # stored already, its notice too: the repair pass posts them
+                log.warning("background pool full: project %s's stop is shown later", project_id)
 
     @app.event("app_home_opened")
     def home_opened(body: dict[str, Any], event: dict[str, Any]) -> None:
         # Bolt acknowledges events itself, at once; the view is built on the background pool.
         if event.get("tab") != "home" or not isinstance(event.get("user"), str):
             return
-        background.submit(
-            home.opened,
-            event_id=str(body.get("event_id") or ""),
-            team_id=str(body.get("team_id") or ""),
-            user_id=event["user"],
-        )
+        try:
+            background.submit(
+                home.opened,
+                event_id=str(body.get("event_id") or ""),
+                team_id=str(body.get("team_id") or ""),
+                user_id=event["user"],
+            )
+        except Busy:  # the tab shows what it showed; the next opening redraws it
+            log.warning("background pool full: an App Home view was not redrawn")
