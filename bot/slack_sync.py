@@ -21,6 +21,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from bot import membership
 from bot.checklist.template import Template
 from bot.core.clock import Clock
 from bot.core.later import Later, run_soon
@@ -341,9 +342,19 @@ class SlackSync:
         """Read the thread back for the post's copies; keep the oldest, delete the bot's own
         newer ones, and return the one kept (None: Slack holds none). Raises SLACK_FAILURES."""
         assert place.thread_ts is not None
-        copies = find_in_thread(
-            self.slack, place.channel_id, place.thread_ts, place.event_type, place.key, place.ref
-        )
+        try:
+            copies = find_in_thread(
+                self.slack, place.channel_id, place.thread_ts, place.event_type, place.key, place.ref
+            )
+        except ReadBackError as error:
+            # Removed from a public channel it still has a project in: join again (as at the
+            # start) and read once more. In a private channel the join changes nothing.
+            if error.reason != "not_in_channel" or membership.join(self.slack, place.channel_id):
+                raise
+            log.info("joined channel %s again to read its thread back", place.channel_id)
+            copies = find_in_thread(
+                self.slack, place.channel_id, place.thread_ts, place.event_type, place.key, place.ref
+            )
         if not copies:
             return None
         kept, *extra = sorted(copies, key=Decimal)

@@ -119,6 +119,7 @@ def test_a_nudge_that_cannot_be_read_back_pauses_with_that_reason(
     start(bot)
     lease_a_nudge_then_lose_the_worker(bot)
     fake_slack.set_channel(PROJECT_CHANNEL, is_member=False)
+    fake_slack.fail("conversations.join", error="restricted_action", times=10)  # nor may it join again
     bot.clock.advance(timedelta(minutes=6))
     assert bot.run_nudges() == 0
     assert own_nudges(fake_slack) == []
@@ -131,6 +132,18 @@ def test_a_nudge_that_cannot_be_read_back_pauses_with_that_reason(
     start(bot, "schedule resume")
     assert bot.run_nudges() == 1
     assert len(own_nudges(fake_slack)) == 1
+
+
+def test_removed_from_a_public_channel_the_bot_joins_again_to_read_its_thread_back(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    start(bot)
+    lease_a_nudge_then_lose_the_worker(bot)
+    fake_slack.set_channel(PROJECT_CHANNEL, is_member=False)  # someone removed the bot
+    bot.clock.advance(timedelta(minutes=6))
+    assert bot.run_nudges() == 1  # read back (after joining again), found nothing, posted once
+    assert len(own_nudges(fake_slack)) == 1
+    assert [call.ok for call in fake_slack.calls_to("conversations.join")][-1:] == [True]
 
 
 # --- only the bot's own posts are adopted -----------------------------------------------------------
