@@ -6,6 +6,7 @@ Slack sync all read a project the same way through these functions.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session
@@ -24,6 +25,7 @@ from storage.models import (
     SliceBar,
     SliceScore,
     SuccessBars,
+    Tick,
     Waiver,
 )
 
@@ -48,11 +50,31 @@ def waivers_in_force(session: Session, project: Project, now: datetime) -> list[
     return [waiver for waiver in queries.list_waivers(session, project.id or 0) if in_force(waiver, now)]
 
 
+@dataclass(frozen=True)
+class GateFacts:
+    """What the gate decides from, read once: a click's checks and the gate after it share them."""
+
+    ticks: list[Tick]
+    waived: set[str]  # items whose waiver is in force
+    evidence: evidence.Evidence
+
+    @property
+    def ticked(self) -> set[str]:
+        return {tick.item_key for tick in self.ticks}
+
+    def done(self, template: Template, ticked: set[str] | None = None) -> set[str]:
+        """Items that count for the gate (see gate.counted); `ticked` as it is after a change."""
+        return gate.counted(template, self.ticked if ticked is None else ticked, self.waived, self.evidence)
+
+
+def gate_facts(session: Session, project: Project, now: datetime) -> GateFacts:
+    waived = {waiver.item_key for waiver in waivers_in_force(session, project, now)}
+    return GateFacts(queries.list_ticks(session, project.id or 0), waived, load_evidence(session, project))
+
+
 def done_items(session: Session, project: Project, template: Template, now: datetime) -> set[str]:
     """Items that count for the gate at `now` (see gate.counted)."""
-    ticked = {tick.item_key for tick in queries.list_ticks(session, project.id or 0)}
-    waived = {waiver.item_key for waiver in waivers_in_force(session, project, now)}
-    return gate.counted(template, ticked, waived, load_evidence(session, project))
+    return gate_facts(session, project, now).done(template)
 
 
 def load_evidence(session: Session, project: Project) -> evidence.Evidence:

@@ -24,9 +24,10 @@ from bot.nudges import schedules
 from bot.nudges.timing import zone
 from bot.project_state import (
     NO_PROJECT,
+    GateFacts,
     channel_project,
     done_items,
-    load_evidence,
+    gate_facts,
     must_get,
     project_view,
 )
@@ -209,7 +210,8 @@ class Workflow:
                 return refused
             status = render.status_text(self.template, self.project_view(session, project))
             standing = gate.Standing(project.current_phase, project.status == ProjectStatus.SHIPPED)
-            open_again = self._reopened(session, project, standing)
+            facts = gate_facts(session, project, self.clock())
+            open_again = gate.reopened_items(self.template, standing, facts.ticked, facts.done(self.template))
             reopened = [
                 f"• {render.escape(item.title)} (Phase {number}): its waiver ended, so it is open again"
                 for number, phase in enumerate(self.template.phases, start=1)
@@ -303,9 +305,11 @@ class Workflow:
             if project.status == ProjectStatus.STARTING:
                 return "This project is still being set up; try again in a moment.", None
 
-            existing = queries.get_tick(session, project.id or 0, click.ref.item_key)
+            # Read once: this transaction holds the write lock, and the ack waits for it.
+            facts = gate_facts(session, project, self.clock())
+            existing = next((tick for tick in facts.ticks if tick.item_key == click.ref.item_key), None)
             standing = gate.Standing(project.current_phase, project.status == ProjectStatus.SHIPPED)
-            reopened = self._reopened(session, project, standing)
+            reopened = gate.reopened_items(self.template, standing, facts.ticked, facts.done(self.template))
             decision = gate.decide_toggle(
                 self.template,
                 standing,
@@ -315,7 +319,7 @@ class Workflow:
                 existing=gate.TickState(existing.ticked_by, existing.version) if existing else None,
                 user_id=click.user_id,
                 seen_version=click.ref.version,
-                missing_evidence=self._missing_evidence(session, project, click.ref.item_key),
+                missing_evidence=self._missing_evidence(facts.evidence, click.ref.item_key),
                 reopened=click.ref.item_key in reopened,
             )
             if isinstance(decision, gate.Refusal):
@@ -329,11 +333,17 @@ class Workflow:
             else:
                 reply = None
                 if decision is not gate.Change.NONE:
-                    self._apply(session, project, click, decision, existing)
+                    self._apply(session, project, click, decision, existing, facts)
             return reply, project.id or 0
 
     def _apply(
-        self, session: Session, project: Project, click: ItemClick, change: gate.Change, existing: Tick | None
+        self,
+        session: Session,
+        project: Project,
+        click: ItemClick,
+        change: gate.Change,
+        existing: Tick | None,
+        facts: GateFacts,
     ) -> None:
         now = self.clock()
         if change is gate.Change.TICK:
@@ -348,21 +358,28 @@ class Workflow:
         else:
             assert existing is not None  # decide_toggle unticks only what is ticked
             queries.remove_tick(session, project, existing, user_id=click.user_id, now=now)
-        self.advance_gate(session, project, user_id=click.user_id, now=now)
+        key = click.ref.item_key
+        ticked = facts.ticked | {key} if change is gate.Change.TICK else facts.ticked - {key}
+        done = facts.done(self.template, ticked)  # the click changed the ticks, nothing else
+        self.advance_gate(session, project, user_id=click.user_id, now=now, done=done)
         queries.mark_messages_stale(
             session,
             project,
             kinds_and_phases=[(MessageKind.PARENT, 0), (MessageKind.PHASE, click.ref.phase_number)],
         )
 
-    def advance_gate(self, session: Session, project: Project, *, user_id: str, now: datetime) -> None:
+    def advance_gate(
+        self, session: Session, project: Project, *, user_id: str, now: datetime, done: set[str] | None = None
+    ) -> None:
         """After a change: open the next phase (or ship) if the current one is done, and re-arm nudges.
-        After a reopened phase passes again, later phases whose items all still count pass too."""
+        After a reopened phase passes again, later phases whose items all still count pass too.
+        `done`: the items that count after the change, when the caller knows them already."""
         while True:
             before = gate.Standing(project.current_phase, project.status == ProjectStatus.SHIPPED)
-            after = gate.next_standing(
-                self.template, before, done_items(session, project, self.template, now)
-            )
+            if done is None:
+                done = done_items(session, project, self.template, now)
+            after = gate.next_standing(self.template, before, done)
+            done = None  # passing a phase can change what counts (committing the bars): read again
             if after == before:
                 break
             # The gate opens: announce it, then open the next phase (or ship).
@@ -404,17 +421,12 @@ class Workflow:
                 session, project, kind=MessageKind.BARS, phase_number=render.bars_phase(self.template) or 0
             )
 
-    def _reopened(self, session: Session, project: Project, standing: gate.Standing) -> set[str]:
-        ticked = {tick.item_key for tick in queries.list_ticks(session, project.id or 0)}
-        done = done_items(session, project, self.template, self.clock())
-        return gate.reopened_items(self.template, standing, ticked, done)
-
     def project_view(self, session: Session, project: Project) -> render.ProjectView:
         return project_view(session, project, self.template, self.clock())
 
-    def _missing_evidence(self, session: Session, project: Project, item_key: str) -> str | None:
+    def _missing_evidence(self, found: evidence.Evidence, item_key: str) -> str | None:
         item = self.template.item(item_key)
         if item is None or item.evidence is None:
             return None
-        missing = evidence.missing_evidence(item.evidence, load_evidence(session, project))
+        missing = evidence.missing_evidence(item.evidence, found)
         return render.missing_evidence_text(missing) if missing else None

@@ -88,6 +88,26 @@ def counting(engine: Engine) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", count)
 
 
+def test_the_clicks_transaction_before_its_ack_reads_each_thing_once(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    """The click is stored before its ack, holding the write lock: every repeated read there
+    is paid by every click queued behind it."""
+    phase_one = start(bot)
+    with counting(bot.engine) as statements:
+        bot.slack.click(PROJECT_CHANNEL, phase_one["ts"], TEMPLATE.phase(1).items[0].key, selected=True)
+        bot.settle()
+    transactions: list[list[str]] = []
+    for statement in statements:
+        if statement.startswith("BEGIN"):
+            transactions.append([])
+        elif transactions:
+            transactions[-1].append(" ".join(statement.split()))
+    [stored] = [t for t in transactions if any(s.startswith("INSERT INTO tick ") for s in t)]
+    reads = [s for s in stored if s.startswith("SELECT")]
+    assert len(reads) == len(set(reads)), "\n".join(reads)
+
+
 def store_projects(engine: Engine, count: int, clock: FakeClock) -> None:
     """Other teams' projects, each with a posted thread."""
     with engine.begin() as connection:
