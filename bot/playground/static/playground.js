@@ -114,6 +114,8 @@
     arrow_right: "➡️", clipboard: "📋", stopwatch: "⏱️", zzz: "💤", checkered_flag: "🏁",
     large_green_circle: "🟢", red_circle: "🔴", large_yellow_circle: "🟡", information_source: "ℹ️",
     question: "❓", bar_chart: "📊", test_tube: "🧪", construction: "🚧", stop_sign: "🛑",
+    white_large_square: "⬜", leftwards_arrow_with_hook: "↩️", octagonal_sign: "🛑", traffic_light: "🚥",
+    trophy: "🏆", arrows_counterclockwise: "🔄",
   };
 
   // Slack escapes only these three in text; everything else is literal.
