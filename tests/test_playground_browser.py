@@ -311,5 +311,80 @@ def test_the_page_shows_user_text_as_text(page: Page, steps: Steps) -> None:
     steps.shot("hostile-name")
 
 
+def open_channel(page: Page, name: str) -> None:
+    page.locator(f"#channel-list [data-channel='{name}']").click()
+    expect(page.locator("#channel-header")).to_contain_text(name)
+
+
+def test_the_home_tab_lists_the_workspaces_projects(page: Page, steps: Steps) -> None:
+    start_project(page, "Support-ticket router")
+    open_channel(page, "search-ranking")
+    start_project(page, "Search ranker")
+    page.get_by_test_id("home-link").click()
+    home = page.locator("#messages .home")
+    expect(home.locator(".bk-header")).to_have_text("Distillation projects")
+    expect(home).to_contain_text("2 in this workspace: 2 open. Newest activity first.")
+    projects = home.locator(".bk-section")
+    expect(projects).to_have_count(2)
+    expect(projects.nth(0)).to_contain_text("Search ranker · #search-ranking · 🟢 open")
+    expect(projects.nth(1)).to_contain_text("Support-ticket router · #support-router · 🟢 open")
+    expect(projects.nth(1)).to_contain_text("Cycle 1 · Phase 1 of 7: Scoping and Justification · 0/32 items")
+    steps.shot("home-lists-both")
+
+    # The tab is rebuilt each time it is opened: a tick moves its project to the top.
+    open_channel(page, "support-router")
+    page.locator("#messages .replies").first.click()
+    tick(page, PHASE_1[0], "Alice")
+    page.get_by_test_id("home-link").click()
+    expect(projects.nth(0)).to_contain_text("Support-ticket router")
+    expect(projects.nth(0)).to_contain_text("1/32 items")
+    steps.shot("home-after-a-tick")
+
+    projects.nth(1).get_by_role("link", name="Search ranker").click()  # the name links its thread
+    expect(page.locator("#channel-header")).to_contain_text("search-ranking")
+    expect(thread(page).locator(".bk-header", has_text="Phase 1 of 7")).to_be_visible()
+    steps.shot("thread-opened-from-home")
+
+
+def test_export_uploads_the_report_and_the_events_into_the_thread(page: Page, steps: Steps) -> None:
+    hostile = "<img src=x onerror=window.pwned=1> & <!here>"
+    start_project(page, hostile)
+    tick(page, PHASE_1[0], "Alice")
+    type_in_box(page, "/distill export")
+    expect(ephemerals(page).filter(has_text="Uploaded the report and a CSV")).to_be_visible()
+    upload = thread(page).locator(".message", has=page.locator(".file"))
+    expect(upload).to_contain_text(f"Export of {hostile} for @Alice")
+    files = upload.locator(".file")
+    expect(files).to_have_count(2)
+    expect(files.nth(0).locator(".file-meta")).to_have_text(re.compile(r"^distill-[\w-]+-report\.md$"))
+    expect(files.nth(0).locator(".file-name")).to_have_text(f"{hostile}: report")
+    expect(files.nth(1).locator(".file-meta")).to_have_text(re.compile(r"^distill-[\w-]+-events\.csv$"))
+    expect(files.nth(1).locator(".file-name")).to_have_text(f"{hostile}: every event")
+    upload.scroll_into_view_if_needed()
+    steps.shot("files-in-the-thread")
+
+    with page.context.expect_page() as opened:
+        files.nth(0).locator("a.file-name").click()
+    report = opened.value
+    report.wait_for_load_state()
+    body = report.locator("body")
+    expect(body).to_contain_text(f"# Distillation report: {hostile}")
+    expect(body).to_contain_text("Exported 2026-11-25 10:00 UTC by Alice")
+    expect(body).to_contain_text(f"- [x] {PHASE_1[0]} (ticked by Alice, 2026-11-25 10:00 UTC)")
+    assert report.evaluate("document.contentType") == "text/plain"
+    assert report.locator("img").count() == 0, "the name's <img> is text, not an element"
+    assert report.evaluate("window.pwned === undefined")
+    steps.shot("report-opened", report)
+    report.close()
+
+    with page.context.expect_page() as opened:
+        files.nth(1).locator("a.file-name").click()
+    events = opened.value
+    expect(events.locator("body")).to_contain_text("at_utc,cycle,phase,event,item,user_id,user,detail")
+    expect(events.locator("body")).to_contain_text(",UALICE,Alice,")
+    steps.shot("events-opened", events)
+    events.close()
+
+
 def _texts(values: list[Any]) -> list[str]:
     return [str(value) for value in values]
