@@ -52,7 +52,9 @@ REPLIES_DEFAULT_LIMIT = 1000
 # Argument names Slack sends as JSON strings inside form fields.
 _JSON_FIELDS = ("blocks", "attachments", "metadata", "view")
 _SERVER_ERROR_NAMES = {500: "internal_error", 503: "service_unavailable"}
-MANIFEST_PATH = Path(__file__).resolve().parents[2] / "manifest.yml"
+# A symlink to the top-level manifest.yml (the one source), so the package carries the file:
+# a source checkout reads the original through it; a wheel holds a copy made at build time.
+MANIFEST_PATH = Path(__file__).parent / "manifest.yml"
 # The bot scope each method needs (docs, each method's "Scopes" fact); methods absent here need
 # none (auth.test, chat.getPermalink, views.*). conversations.* depend on the conversation's kind:
 # (public channel, private channel, IM).
