@@ -133,7 +133,7 @@ def test_the_playground_command_serves_the_page_and_keeps_its_data(tmp_path: Pat
     assert keys == {"slack", "clock_offset_seconds"}, "the workspace was saved on the way out"
 
 
-def test_a_shared_file_opens_as_plain_text_and_an_unknown_one_is_not_found(tmp_path: Path) -> None:
+def test_a_shared_file_opens_as_plain_text_in_this_run_and_the_next(tmp_path: Path) -> None:
     playground = Playground(tmp_path / "playground.db", start=WEDNESDAY_MORNING).start()
     try:
         assert playground.command("UALICE", CHANNEL, "/distill start <script>alert(1)</script>")["ok"]
@@ -155,3 +155,10 @@ def test_a_shared_file_opens_as_plain_text_and_an_unknown_one_is_not_found(tmp_p
             assert (missing.status, missing.headers["Content-Type"]) == (404, "text/plain; charset=utf-8")
     finally:
         playground.stop()
+
+    again = Playground(tmp_path / "playground.db").start()
+    try:  # the next run still shows the upload's message, and its files still open
+        reopened = http("GET", f"{again.url}/files/{report['id']}")
+        assert (reopened.status, reopened.body.encode()) == (200, report["content"])
+    finally:
+        again.stop()

@@ -544,12 +544,19 @@ class FakeSlack:
     # ==============================================================================================
 
     def snapshot(self) -> Json:
-        """The workspace (channels, users, messages) as JSON, for `restore` in a later process."""
+        """The workspace (channels, users, messages, shared files) as JSON, for `restore` in a
+        later process."""
         with self._lock:
             return {
                 "channels": [asdict(channel) for channel in self._channels.values()],
                 "users": [asdict(user) for user in self._users.values()],
                 "messages": copy.deepcopy(self._messages),
+                # Shared files too: their messages are kept, so what they link must be.
+                "files": [
+                    {**asdict(f), "content": base64.b64encode(f.content or b"").decode()}
+                    for f in self._files.values()
+                    if f.channel_id is not None
+                ],
                 "last_ts_micros": self._last_ts_micros,
                 "serial": self._serial,
             }
@@ -561,6 +568,9 @@ class FakeSlack:
             for user in state.get("users", []):
                 self._users[user["id"]] = User(**user)
             self._messages.update(copy.deepcopy(state.get("messages", {})))
+            for shared in state.get("files", []):
+                content = base64.b64decode(shared["content"])
+                self._files[shared["id"]] = _File(**{**shared, "content": content})
             self._last_ts_micros = max(self._last_ts_micros, int(state.get("last_ts_micros", 0)))
             self._serial = max(self._serial, int(state.get("serial", 0)))
 
