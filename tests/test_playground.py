@@ -131,3 +131,34 @@ def test_the_playground_command_serves_the_page_and_keeps_its_data(tmp_path: Pat
     with sqlite3.connect(database) as connection:
         keys = {key for (key,) in connection.execute("SELECT key FROM playground_state")}
     assert keys == {"slack", "clock_offset_seconds"}, "the workspace was saved on the way out"
+
+
+def test_a_shared_file_opens_as_plain_text_in_this_run_and_the_next(tmp_path: Path) -> None:
+    playground = Playground(tmp_path / "playground.db", start=WEDNESDAY_MORNING).start()
+    try:
+        assert playground.command("UALICE", CHANNEL, "/distill start <script>alert(1)</script>")["ok"]
+        eventually(lambda: len(playground.fake.messages(CHANNEL)) == 2, "the parent and Phase 1 messages")
+        assert playground.command("UALICE", CHANNEL, "/distill export")["ok"]
+        files = eventually(lambda: playground.fake.files, "the exported files")
+        report = next(f for f in files if f["filename"].endswith("-report.md"))
+
+        opened = http("GET", f"{playground.url}/files/{report['id']}")
+        assert opened.status == 200
+        assert opened.body.encode() == report["content"]
+        assert "# Distillation report: <script>alert(1)</script>" in opened.body  # as typed, as text
+        assert opened.headers["Content-Type"] == "text/plain; charset=utf-8"
+        assert opened.headers["X-Content-Type-Options"] == "nosniff"
+        assert opened.headers["Content-Security-Policy"].startswith("sandbox")
+
+        for unknown in ("F99999999", "", "../state", report["id"] + "x"):
+            missing = http("GET", f"{playground.url}/files/{unknown}")
+            assert (missing.status, missing.headers["Content-Type"]) == (404, "text/plain; charset=utf-8")
+    finally:
+        playground.stop()
+
+    again = Playground(tmp_path / "playground.db").start()
+    try:  # the next run still shows the upload's message, and its files still open
+        reopened = http("GET", f"{again.url}/files/{report['id']}")
+        assert (reopened.status, reopened.body.encode()) == (200, report["content"])
+    finally:
+        again.stop()

@@ -38,7 +38,7 @@ PHASE_1 = [item.title for item in TEMPLATE.phase(1).items]
 WAIT_MS = 20_000
 
 try:
-    from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+    from playwright.sync_api import Browser, Locator, Page, Route, expect, sync_playwright
 except ImportError:  # pragma: no cover - depends on the machine
     sync_playwright = None  # type: ignore[assignment]
 
@@ -87,10 +87,11 @@ class Steps:
             old.unlink()
         self.count = 0
 
-    def shot(self, what: str) -> Path:
+    def shot(self, what: str, page: Page | None = None) -> Path:
+        """A screenshot of the test's page, or of `page` (another person's browser)."""
         self.count += 1
         path = self.folder / f"{self.count:02d}-{what}.png"
-        self.page.screenshot(path=str(path))
+        (page or self.page).screenshot(path=str(path))
         return path
 
 
@@ -185,22 +186,71 @@ def test_two_people_tick_phase_one_and_phase_two_opens(
     assert ticks, "the page's clicks reached the bot, which redrew its messages through the Web API"
 
 
-def test_acting_on_a_locked_item_is_refused_to_that_person_only(page: Page, steps: Steps) -> None:
+def test_a_click_on_a_phase_locked_by_a_reopening_is_refused_to_that_person_only(
+    browser: Browser, page: Page, steps: Steps, playground: Playground
+) -> None:
     start_project(page)
     tick_phase_one(page)
-    # Bob (no owner) tries a Phase 2 item whose number is not recorded: the gate stays shut.
-    first_bar_item = TEMPLATE.phase(2).items[0].title
-    item_row(page, first_bar_item).locator("input[type=checkbox]").click()
-    refusal = ephemerals(page).filter(has_text="Record success bars")
+    phase_two = thread(page).locator(".message", has=page.locator(".bk-header", has_text="Phase 2 of 7"))
+    item = TEMPLATE.phase(2).items[1].title
+
+    # Bob has the thread open in his own client. The bot redraws a locked phase without
+    # checkboxes, so the refusal reaches only a client still showing the phase as it was
+    # before the reopening: his news is held back (a slow network), his clicks go through.
+    bob_context = browser.new_context(viewport={"width": 1440, "height": 960})
+    bob_context.add_init_script("window.localStorage.setItem('distill.me', 'UBOB')")
+    bob = bob_context.new_page()
+    bob_errors: list[str] = []
+    bob.on("pageerror", lambda error: bob_errors.append(str(error)))
+    held: list[Route] = []
+
+    def hold_news(route: Route) -> None:
+        if "since=" in route.request.url:
+            held.append(route)  # the page's wait for news: answered only when released below
+        else:
+            route.continue_()  # the first load
+
+    bob.route("**/api/state?*", hold_news)
+    bob.goto(playground.url)
+    bob.locator("#messages .replies").first.click()
+    bob_phase_two = thread(bob).locator(".message", has=bob.locator(".bk-header", has_text="Phase 2 of 7"))
+    expect(item_row(bob, item).locator("input[type=checkbox]")).to_be_enabled()
+
+    act_as(page, "Alice")  # she started the project: an owner
+    type_in_box(page, "/distill reopen 1 the labels were wrong")
+    expect(ephemerals(page).filter(has_text="Phase 1 of Support-ticket router is open again")).to_be_visible()
+    expect(phase_two).to_contain_text("Locked until Phase 1 passes again (it was reopened)")
+    expect(phase_two.locator("input[type=checkbox]")).to_have_count(0)
+    expect(thread(page)).to_contain_text("reopened Phase 1: Scoping and Justification")
+    steps.shot("alice-reopened-phase-one")
+
+    expect(bob_phase_two).not_to_contain_text("Locked until")
+    steps.shot("bob-still-sees-phase-two-open", bob)
+    item_row(bob, item).locator("input[type=checkbox]").click()
+    refusal_text = "Phase 2 is locked until every item of Phase 1 is ticked."
+    assert held, "Bob's page was kept from hearing of the reopening until now"
+    for route in held:
+        route.continue_()
+    bob.unroute("**/api/state?*")
+    refusal = ephemerals(bob).filter(has_text=refusal_text)
     expect(refusal).to_be_visible()
     expect(refusal).to_contain_text("Only visible to you")
-    expect(item_row(page, first_bar_item).locator("input[type=checkbox]")).not_to_be_checked()
-    thread(page).get_by_role("button", name="Waive an item…").click()
-    expect(ephemerals(page).filter(has_text="Only the project's owners may waive")).to_be_visible()
-    steps.shot("refusals-shown-to-bob")
-    act_as(page, "Alice")
-    expect(ephemerals(page)).to_have_count(0)
+    expect(bob_phase_two).to_contain_text("Locked until Phase 1 passes again")
+    expect(item_row(bob, item)).to_contain_text("not ticked")
+    expect(item_row(bob, item).locator("input[type=checkbox]")).to_have_count(0)
+    refusal.scroll_into_view_if_needed()
+    steps.shot("bob-is-refused", bob)
+
+    # The reopened Phase 1 is open again: its waiver button still refuses anyone not an owner.
+    thread(bob).get_by_role("button", name="Waive an item…").click()
+    expect(ephemerals(bob).filter(has_text="Only the project's owners may waive")).to_be_visible()
+    steps.shot("bob-is-refused-a-waiver", bob)
+
+    expect(ephemerals(page).filter(has_text=refusal_text)).to_have_count(0)
+    expect(ephemerals(page).filter(has_text="Only the project's owners may waive")).to_have_count(0)
     steps.shot("alice-sees-none-of-them")
+    bob_context.close()
+    assert bob_errors == [], f"Bob's page threw: {bob_errors}"
 
 
 def test_a_form_shows_field_errors_then_accepts_valid_values(page: Page, steps: Steps) -> None:
@@ -259,6 +309,81 @@ def test_the_page_shows_user_text_as_text(page: Page, steps: Steps) -> None:
     assert page.locator("a[href^='https://evil']").count() == 0
     assert page.evaluate("window.pwned === undefined")
     steps.shot("hostile-name")
+
+
+def open_channel(page: Page, name: str) -> None:
+    page.locator(f"#channel-list [data-channel='{name}']").click()
+    expect(page.locator("#channel-header")).to_contain_text(name)
+
+
+def test_the_home_tab_lists_the_workspaces_projects(page: Page, steps: Steps) -> None:
+    start_project(page, "Support-ticket router")
+    open_channel(page, "search-ranking")
+    start_project(page, "Search ranker")
+    page.get_by_test_id("home-link").click()
+    home = page.locator("#messages .home")
+    expect(home.locator(".bk-header")).to_have_text("Distillation projects")
+    expect(home).to_contain_text("2 in this workspace: 2 open. Newest activity first.")
+    projects = home.locator(".bk-section")
+    expect(projects).to_have_count(2)
+    expect(projects.nth(0)).to_contain_text("Search ranker · #search-ranking · 🟢 open")
+    expect(projects.nth(1)).to_contain_text("Support-ticket router · #support-router · 🟢 open")
+    expect(projects.nth(1)).to_contain_text("Cycle 1 · Phase 1 of 7: Scoping and Justification · 0/32 items")
+    steps.shot("home-lists-both")
+
+    # The tab is rebuilt each time it is opened: a tick moves its project to the top.
+    open_channel(page, "support-router")
+    page.locator("#messages .replies").first.click()
+    tick(page, PHASE_1[0], "Alice")
+    page.get_by_test_id("home-link").click()
+    expect(projects.nth(0)).to_contain_text("Support-ticket router")
+    expect(projects.nth(0)).to_contain_text("1/32 items")
+    steps.shot("home-after-a-tick")
+
+    projects.nth(1).get_by_role("link", name="Search ranker").click()  # the name links its thread
+    expect(page.locator("#channel-header")).to_contain_text("search-ranking")
+    expect(thread(page).locator(".bk-header", has_text="Phase 1 of 7")).to_be_visible()
+    steps.shot("thread-opened-from-home")
+
+
+def test_export_uploads_the_report_and_the_events_into_the_thread(page: Page, steps: Steps) -> None:
+    hostile = "<img src=x onerror=window.pwned=1> & <!here>"
+    start_project(page, hostile)
+    tick(page, PHASE_1[0], "Alice")
+    type_in_box(page, "/distill export")
+    expect(ephemerals(page).filter(has_text="Uploaded the report and a CSV")).to_be_visible()
+    upload = thread(page).locator(".message", has=page.locator(".file"))
+    expect(upload).to_contain_text(f"Export of {hostile} for @Alice")
+    files = upload.locator(".file")
+    expect(files).to_have_count(2)
+    expect(files.nth(0).locator(".file-meta")).to_have_text(re.compile(r"^distill-[\w-]+-report\.md$"))
+    expect(files.nth(0).locator(".file-name")).to_have_text(f"{hostile}: report")
+    expect(files.nth(1).locator(".file-meta")).to_have_text(re.compile(r"^distill-[\w-]+-events\.csv$"))
+    expect(files.nth(1).locator(".file-name")).to_have_text(f"{hostile}: every event")
+    upload.scroll_into_view_if_needed()
+    steps.shot("files-in-the-thread")
+
+    with page.context.expect_page() as opened:
+        files.nth(0).locator("a.file-name").click()
+    report = opened.value
+    report.wait_for_load_state()
+    body = report.locator("body")
+    expect(body).to_contain_text(f"# Distillation report: {hostile}")
+    expect(body).to_contain_text("Exported 2026-11-25 10:00 UTC by Alice")
+    expect(body).to_contain_text(f"- [x] {PHASE_1[0]} (ticked by Alice, 2026-11-25 10:00 UTC)")
+    assert report.evaluate("document.contentType") == "text/plain"
+    assert report.locator("img").count() == 0, "the name's <img> is text, not an element"
+    assert report.evaluate("window.pwned === undefined")
+    steps.shot("report-opened", report)
+    report.close()
+
+    with page.context.expect_page() as opened:
+        files.nth(1).locator("a.file-name").click()
+    events = opened.value
+    expect(events.locator("body")).to_contain_text("at_utc,cycle,phase,event,item,user_id,user,detail")
+    expect(events.locator("body")).to_contain_text(",UALICE,Alice,")
+    steps.shot("events-opened", events)
+    events.close()
 
 
 def _texts(values: list[Any]) -> list[str]:

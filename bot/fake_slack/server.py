@@ -52,7 +52,9 @@ REPLIES_DEFAULT_LIMIT = 1000
 # Argument names Slack sends as JSON strings inside form fields.
 _JSON_FIELDS = ("blocks", "attachments", "metadata", "view")
 _SERVER_ERROR_NAMES = {500: "internal_error", 503: "service_unavailable"}
-MANIFEST_PATH = Path(__file__).resolve().parents[2] / "manifest.yml"
+# A symlink to the top-level manifest.yml (the one source), so the package carries the file:
+# a source checkout reads the original through it; a wheel holds a copy made at build time.
+MANIFEST_PATH = Path(__file__).parent / "manifest.yml"
 # The bot scope each method needs (docs, each method's "Scopes" fact); methods absent here need
 # none (auth.test, chat.getPermalink, views.*). conversations.* depend on the conversation's kind:
 # (public channel, private channel, IM).
@@ -542,12 +544,19 @@ class FakeSlack:
     # ==============================================================================================
 
     def snapshot(self) -> Json:
-        """The workspace (channels, users, messages) as JSON, for `restore` in a later process."""
+        """The workspace (channels, users, messages, shared files) as JSON, for `restore` in a
+        later process."""
         with self._lock:
             return {
                 "channels": [asdict(channel) for channel in self._channels.values()],
                 "users": [asdict(user) for user in self._users.values()],
                 "messages": copy.deepcopy(self._messages),
+                # Shared files too: their messages are kept, so what they link must be.
+                "files": [
+                    {**asdict(f), "content": base64.b64encode(f.content or b"").decode()}
+                    for f in self._files.values()
+                    if f.channel_id is not None
+                ],
                 "last_ts_micros": self._last_ts_micros,
                 "serial": self._serial,
             }
@@ -559,6 +568,9 @@ class FakeSlack:
             for user in state.get("users", []):
                 self._users[user["id"]] = User(**user)
             self._messages.update(copy.deepcopy(state.get("messages", {})))
+            for shared in state.get("files", []):
+                content = base64.b64decode(shared["content"])
+                self._files[shared["id"]] = _File(**{**shared, "content": content})
             self._last_ts_micros = max(self._last_ts_micros, int(state.get("last_ts_micros", 0)))
             self._serial = max(self._serial, int(state.get("serial", 0)))
 

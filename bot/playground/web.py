@@ -24,6 +24,8 @@ STATIC = {
     "/static/playground.js": ("playground.js", "text/javascript; charset=utf-8"),
     "/static/playground.css": ("playground.css", "text/css; charset=utf-8"),
 }
+# A shared file's contents, as the page's link to it opens them.
+FILES_PREFIX = "/files/"
 MAX_BODY_BYTES = 200_000
 # How far one press of the clock control may move time.
 MAX_CLOCK_STEP = timedelta(days=400)
@@ -38,6 +40,8 @@ def make_playground_app(playground: Playground, bot_app: WsgiApp) -> WsgiApp:
             name, content_type = STATIC[path]
             data = resources.files("bot.playground").joinpath("static", name).read_bytes()
             return _send(start_response, "200 OK", data, content_type)
+        if path.startswith(FILES_PREFIX) and method in ("GET", "HEAD"):
+            return _file(playground, path.removeprefix(FILES_PREFIX), start_response)
         if path.startswith("/api/"):
             return _api(playground, path.removeprefix("/api/"), method, environ, start_response)
         return _send(start_response, "404 Not Found", b"not found\n", "text/plain; charset=utf-8")
@@ -94,6 +98,22 @@ def _post(playground: Playground, route: str, body: dict[str, Any]) -> dict[str,
     raise KeyError(f"no such action: {route[:40]}")
 
 
+def _file(playground: Playground, file_id: str, start_response: StartResponse) -> list[bytes]:
+    content = playground.file_content(file_id)
+    if content is None:
+        return _send(start_response, "404 Not Found", b"no such file\n", "text/plain; charset=utf-8")
+    # Always plain text, whatever the file's name says: its contents are user text (a project's
+    # name, reasons), so a browser must never run them as a page. `sandbox` keeps even a
+    # misread document from running scripts or sharing the playground's origin.
+    return _send(
+        start_response,
+        "200 OK",
+        content,
+        "text/plain; charset=utf-8",
+        csp="sandbox; default-src 'none'",
+    )
+
+
 def _json_body(environ: dict[str, Any]) -> dict[str, Any]:
     # Only JSON: a page from another site cannot send it without the browser asking first (CORS),
     # so no other site can act in the playground through a visitor's browser.
@@ -112,15 +132,22 @@ def _json(start_response: StartResponse, status: str, body: Any) -> list[bytes]:
     return _send(start_response, status, json.dumps(body).encode(), "application/json")
 
 
-def _send(start_response: StartResponse, status: str, data: bytes, content_type: str) -> list[bytes]:
+def _send(
+    start_response: StartResponse,
+    status: str,
+    data: bytes,
+    content_type: str,
+    *,
+    # The page builds everything from DOM text nodes; this is the second line of defence.
+    csp: str = "default-src 'self'; img-src 'self' data:; object-src 'none'",
+) -> list[bytes]:
     start_response(
         status,
         [
             ("Content-Type", content_type),
             ("Content-Length", str(len(data))),
             ("Cache-Control", "no-store"),
-            # The page builds everything from DOM text nodes; this is the second line of defence.
-            ("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; object-src 'none'"),
+            ("Content-Security-Policy", csp),
             ("X-Content-Type-Options", "nosniff"),
         ],
     )

@@ -324,6 +324,10 @@ class Playground:
             "home": home,
         }
 
+    def file_content(self, file_id: str) -> bytes | None:
+        """The bytes of a file shared in the workspace (what opening it in Slack shows), or None."""
+        return next((f["content"] for f in self.fake.files if f["id"] == file_id), None)
+
     # -- what the page does ------------------------------------------------------------------------
 
     def command(self, user: str, channel: str, text: str) -> Json:

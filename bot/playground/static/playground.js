@@ -114,6 +114,8 @@
     arrow_right: "➡️", clipboard: "📋", stopwatch: "⏱️", zzz: "💤", checkered_flag: "🏁",
     large_green_circle: "🟢", red_circle: "🔴", large_yellow_circle: "🟡", information_source: "ℹ️",
     question: "❓", bar_chart: "📊", test_tube: "🧪", construction: "🚧", stop_sign: "🛑",
+    white_large_square: "⬜", leftwards_arrow_with_hook: "↩️", octagonal_sign: "🛑", traffic_light: "🚥",
+    trophy: "🏆", arrows_counterclockwise: "🔄",
   };
 
   // Slack escapes only these three in text; everything else is literal.
@@ -411,7 +413,11 @@
       h("div", { class: "file", "data-file-id": file.id || null },
         h("div", { class: "file-icon" }, (file.filetype || file.name || "file").split(".").pop().slice(0, 4).toUpperCase()),
         h("div", {},
-          h("div", { class: "file-name" }, file.title || file.name || "file"),
+          // Opens the file's contents, which the playground serves as plain text only.
+          file.id
+            ? h("a", { class: "file-name", href: `/files/${encodeURIComponent(file.id)}`, target: "_blank", rel: "noopener" },
+              file.title || file.name || "file")
+            : h("div", { class: "file-name" }, file.title || file.name || "file"),
           h("div", { class: "file-meta" }, [file.name, file.size ? `${Math.max(1, Math.round(file.size / 1024))} kB` : null].filter(Boolean).join(" · "))),
         file.preview ? h("pre", { class: "file-preview" }, file.preview) : null)));
   }
