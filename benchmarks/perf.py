@@ -44,6 +44,7 @@ from typing import Any
 from sqlalchemy import Engine, event, insert, text
 
 from bot.app import build_bot
+from bot.background import BUSY
 from bot.checklist.template import load_template
 from bot.fake_slack import FakeSlack
 from bot.nudges import schedules
@@ -220,8 +221,12 @@ def seed_projects(fake: FakeSlack, sender: SlackSender, count: int) -> list[dict
         fake.add_channel(channel, f"project-{channel.lower()}")
 
     def start(channel: str) -> None:
-        result = sender.command("start Perf", channel=channel)
-        assert result.status == 200, result
+        while True:  # a full background pool answers "busy" in the ack: try again, as a user would
+            result = sender.command("start Perf", channel=channel)
+            assert result.status == 200, result
+            if BUSY not in result.body:
+                return
+            time.sleep(0.2)
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(start, channels))
