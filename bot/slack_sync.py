@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -50,8 +51,10 @@ SETTLE = timedelta(seconds=20)
 # What a Slack call can fail with: Slack's refusals, and calls whose answer never came
 # (urllib raises timeouts as OSError, outside slack_sdk's error types).
 SLACK_FAILURES = (SlackClientError, OSError)
-# Projects the repair pass syncs per beat; the rest wait for the next beat.
-REPAIR_BATCH = 20
+# The repair pass reads the backlog this many projects at a time, and stops after this long
+# (it shares the beat with the nudges); what is left waits for the next beat.
+REPAIR_BATCH = 50
+REPAIR_SECONDS = 10.0
 
 # Slack errors that no retry of the same content fixes: the message is skipped past (and
 # recorded) so the rest of the thread goes on. Anything else may pass on a retry.
@@ -284,26 +287,37 @@ class SlackSync:
 
     def repair(self) -> int:
         """One pass of the scheduler's beat: sync the projects whose messages Slack does not
-        show as stored (a restart, a Slack outage, a post whose answer never came), at most
-        REPAIR_BATCH of them, taking up where the last pass stopped. Returns how many."""
-        after = self._repair_after
-        with session_scope(self.engine) as session:
-            project_ids = queries.unsettled_project_ids(session, after=after, limit=REPAIR_BATCH)
-            if not project_ids and after:
-                after = 0
+        show as stored (a restart, a Slack outage, clicks past a full background pool), batch
+        by batch, each at most once, for at most REPAIR_SECONDS; the next pass takes up where
+        this one stopped. One indexed query when nothing is behind. Returns how many it synced."""
+        deadline = time.monotonic() + REPAIR_SECONDS
+        start = after = self._repair_after
+        wrapped, synced = False, 0
+        while time.monotonic() < deadline:
+            with session_scope(self.engine) as session:
                 project_ids = queries.unsettled_project_ids(session, after=after, limit=REPAIR_BATCH)
-        self._repair_after = project_ids[-1] if len(project_ids) == REPAIR_BATCH else 0
-        for done, project_id in enumerate(project_ids):
-            outages = self._outages
-            try:
-                self.sync(project_id)
-            except Exception:
-                log.exception("repairing project %s failed; the next pass retries", project_id)
-            if self._outages != outages:
-                log.warning("Slack is failing; the repair pass stops and the next beat goes on from here")
-                self._repair_after = project_ids[done - 1] if done else after
-                return done + 1
-        return len(project_ids)
+            if wrapped:
+                project_ids = [project_id for project_id in project_ids if project_id <= start]
+            if not project_ids:
+                if wrapped or start == 0:
+                    after = 0  # every project behind has had its turn
+                    break
+                after, wrapped = 0, True  # from the first project up to where this pass began
+                continue
+            for project_id in project_ids:
+                outages = self._outages
+                try:
+                    self.sync(project_id)
+                except Exception:
+                    log.exception("repairing project %s failed; the next pass retries", project_id)
+                synced += 1
+                if self._outages != outages:
+                    log.warning("Slack is failing; the repair pass stops and the next beat goes on from here")
+                    self._repair_after = project_id - 1
+                    return synced
+                after = project_id
+        self._repair_after = after
+        return synced
 
     def post_once(self, place: PostPlace, content: render.Message, *, read_back_first: bool) -> PostOutcome:
         """The one way the bot posts. Slack has no idempotency key, so a post whose answer never

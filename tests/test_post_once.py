@@ -20,9 +20,10 @@ from sqlalchemy import event
 
 from bot import cli
 from bot.fake_slack import FakeSlack
-from bot.slack_sync import CLAIM_TIMEOUT, MESSAGE_EVENT, SETTLE, SLOW_START
+from bot.slack_sync import CLAIM_TIMEOUT, MESSAGE_EVENT, REPAIR_BATCH, SETTLE, SLOW_START
 from storage import queries
 from storage.engine import session_scope
+from storage.models import MessageKind
 from tests.checklist_flow import (
     PASSING_EVALUATION,
     TEMPLATE,
@@ -36,7 +37,7 @@ from tests.checklist_flow import (
     tick_phase,
 )
 from tests.conftest import OTHER_CHANNEL, PROJECT_CHANNEL
-from tests.support import FakeClock, RunningBot, settings_for
+from tests.support import TEAM, FakeClock, RunningBot, settings_for
 
 TIMEOUT = 1.0  # seconds the bot's Slack client waits for an answer (loopback answers take ms)
 SAVED_BUT_SLOW = "Your tick is saved; Slack is slow, the thread will catch up."
@@ -409,6 +410,30 @@ def test_the_scheduler_beat_runs_the_repair_pass(
     finally:
         scheduler.shutdown(wait=True)
     assert labels(fake_slack)[2].startswith("Phase 2") and len(labels(fake_slack)) == 3
+
+
+def test_one_repair_pass_catches_up_more_projects_than_a_batch(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    """Clicks past a full background pool are stored and left to the repair pass: a burst over
+    many projects must not take one beat per batch to show."""
+    channels = [f"C0MANY{n:03d}" for n in range(REPAIR_BATCH + 5)]
+    for channel in channels:
+        fake_slack.add_channel(channel, channel.lower())
+        bot.slack.command("start Router", channel=channel)
+    bot.settle()
+    with session_scope(bot.engine) as session:  # each project moved on; Slack was not told
+        for channel in channels:
+            project = queries.get_open_project(session, TEAM, channel)
+            assert project is not None
+            project.version += 1
+            queries.mark_messages_stale(session, project, kinds_and_phases=[(MessageKind.PARENT, 0)])
+    bot.bot.workflow.slack_sync._repair_after = 3  # the last pass stopped part-way
+    updates = len(fake_slack.calls_to("chat.update"))
+    assert bot.bot.workflow.slack_sync.repair() == len(channels)
+    assert len(fake_slack.calls_to("chat.update")) - updates == len(channels)  # each once
+    with session_scope(bot.engine) as session:
+        assert queries.unsettled_project_ids(session, after=0, limit=10) == []
 
 
 def test_the_repair_pass_is_one_indexed_query_when_nothing_is_stale(
