@@ -161,7 +161,7 @@ class SlackSync:
     def open_thread(self, project_id: int, *, on_failure: Callable[[Session], None]) -> str | None:
         """Post a new project's (or cycle's) parent message and its open phase in the thread.
         Returns a reply for the user when Slack refused; `on_failure` then undoes the start."""
-        with session_scope(self.engine) as session:
+        with session_scope(self.engine, read_only=True) as session:
             project = must_get(session, project_id)
             view = project_view(session, project, self.template, self.clock())
             parent = render.parent_message(self.template, view)
@@ -214,7 +214,7 @@ class SlackSync:
     def finish_thread(self, project_id: int, ts: str, *, adopted: bool = False) -> None:
         """Record the posted parent message, activate the project and post its open phase.
         An `adopted` parent (posted by a worker that died) is redrawn from the database."""
-        with session_scope(self.engine) as session:
+        with session_scope(self.engine, read_only=True) as session:
             channel_id = must_get(session, project_id).channel_id
         permalink = self._permalink(channel_id, ts)
         with session_scope(self.engine) as session:
@@ -244,7 +244,7 @@ class SlackSync:
     def sync(self, project_id: int) -> bool:
         """Post what is unposted and redraw what is stale, in thread order. Returns False when
         Slack failed and the thread is behind the database (the repair pass catches up)."""
-        with session_scope(self.engine) as session:
+        with session_scope(self.engine, read_only=True) as session:
             pending = sorted(queries.list_messages(session, project_id), key=_thread_order)
         caught_up = True
         outages = self._outages
@@ -294,7 +294,7 @@ class SlackSync:
         start = after = self._repair_after
         wrapped, synced = False, 0
         while time.monotonic() < deadline:
-            with session_scope(self.engine) as session:
+            with session_scope(self.engine, read_only=True) as session:
                 project_ids = queries.unsettled_project_ids(session, after=after, limit=REPAIR_BATCH)
             if wrapped:
                 project_ids = [project_id for project_id in project_ids if project_id <= start]
@@ -393,7 +393,7 @@ class SlackSync:
         if attempt is None:
             settling = message.check_after is not None and message.check_after > self.clock()
             return Progress.BEHIND if settling else Progress.CLAIMED_ELSEWHERE
-        with session_scope(self.engine) as session:
+        with session_scope(self.engine, read_only=True) as session:
             place = self._place(session, message)
             wanted = must_get_message(session, message_id).wanted_version
             content = self._render(session, message)
@@ -426,7 +426,7 @@ class SlackSync:
         """Once Slack has settled, make sure the thread holds a posted message exactly once."""
         if message.check_after is None or message.check_after > self.clock():
             return True  # not yet: nothing has failed
-        with session_scope(self.engine) as session:
+        with session_scope(self.engine, read_only=True) as session:
             place = self._place(session, message)
         try:
             kept = self.keep_one_copy(place)
@@ -480,7 +480,7 @@ class SlackSync:
 
     def _draw(self, message_id: int) -> int | None:
         """Send Slack the message as stored; returns the version drawn, None when Slack refused."""
-        with session_scope(self.engine) as session:
+        with session_scope(self.engine, read_only=True) as session:
             message = must_get_message(session, message_id)
             wanted = message.wanted_version
             channel_id = must_get(session, message.project_id).channel_id

@@ -13,6 +13,8 @@ from sqlmodel import Session
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # How long a transaction begun in this context may wait for a lock (see waiting_at_most).
 _LOCK_WAIT_MS: ContextVar[int | None] = ContextVar("lock_wait_ms", default=None)
+# Set while a read-only session_scope begins its transaction: on SQLite it takes no write lock.
+_READ_ONLY: ContextVar[bool] = ContextVar("read_only", default=False)
 
 
 def is_sqlite(url: str) -> bool:
@@ -51,7 +53,8 @@ def make_engine(url: str, **engine_options: Any) -> Engine:
         if connection.info.get("busy_timeout", SQLITE_BUSY_TIMEOUT_MS) != wanted:
             connection.exec_driver_sql(f"PRAGMA busy_timeout={int(wanted)}")
             connection.info["busy_timeout"] = wanted
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only scope reads a WAL snapshot: it neither waits for the writer nor holds it up.
+        connection.exec_driver_sql("BEGIN" if _READ_ONLY.get() else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -71,9 +74,19 @@ def ping(engine: Engine) -> None:
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """One transaction: committed on success, rolled back on any error."""
+def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Session]:
+    """One transaction: committed on success, rolled back on any error.
+
+    `read_only` (rendering a message, listing what is stale): on SQLite the transaction takes no
+    write lock, so a click storing its tick never waits while a message is drawn. Writing in it
+    is a bug: SQLite would refuse the write whenever another writer holds the lock."""
     with Session(engine, expire_on_commit=False) as session:
+        if read_only:
+            token = _READ_ONLY.set(True)
+            try:
+                session.connection()  # begin now, while the flag is set (for this transaction only)
+            finally:
+                _READ_ONLY.reset(token)
         try:
             yield session
             session.commit()

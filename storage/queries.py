@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, or_, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
@@ -272,16 +272,27 @@ def mark_messages_stale(
     session: Session, project: Project, *, kinds_and_phases: list[tuple[str, int]]
 ) -> None:
     """Note that these messages must be redrawn at the project's current version."""
-    for kind, phase_number in kinds_and_phases:
-        session.execute(
-            update(PostedMessage)
-            .where(
-                col(PostedMessage.project_id) == _id(project),
-                col(PostedMessage.kind) == kind,
-                col(PostedMessage.phase_number) == phase_number,
-            )
-            .values(wanted_version=project.version)
+    if not kinds_and_phases:
+        return
+    # One statement, without the ORM's in-session evaluation (a click pays for this before its
+    # ack); copies already loaded in this session are expired so they read the new value.
+    session.execute(
+        update(PostedMessage)
+        .where(
+            col(PostedMessage.project_id) == _id(project),
+            or_(
+                *(
+                    and_(col(PostedMessage.kind) == kind, col(PostedMessage.phase_number) == phase_number)
+                    for kind, phase_number in kinds_and_phases
+                )
+            ),
         )
+        .values(wanted_version=project.version)
+        .execution_options(synchronize_session=False)
+    )
+    for loaded in session.identity_map.values():
+        if isinstance(loaded, PostedMessage) and loaded.project_id == project.id:
+            session.expire(loaded, ["wanted_version"])
 
 
 def claim_message(session: Session, message_id: int, *, now: datetime, stale_after: timedelta) -> int | None:

@@ -14,11 +14,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, select
 
 from storage import queries
-from storage.engine import make_engine, session_scope
+from storage.engine import make_engine, session_scope, waiting_at_most
 from storage.migrate import alembic_config, upgrade
 from storage.models import MessageKind, PostedMessage, Project, Tick
 from tests.processes import bot_environment, run_cli
@@ -166,3 +166,37 @@ def test_upgrading_an_existing_database_makes_each_starter_an_owner(database_url
         project = queries.get_project(session, 1)
         assert project is not None and project.current_phase == 3 and project.bars_committed_at is None
     engine.dispose()
+
+
+def test_a_read_only_scope_reads_while_a_writer_holds_sqlites_lock(sqlite_url: str) -> None:
+    """Messages are drawn in read-only scopes: on SQLite they must not take (or wait for) the write
+    lock that a click storing its tick holds until its ack."""
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    with session_scope(engine) as session:
+        _project(session)
+    with session_scope(engine) as writer:  # BEGIN IMMEDIATE: the write lock, held
+        queries.get_project(writer, 1, for_update=True)
+        with waiting_at_most(100), session_scope(engine, read_only=True) as reader:
+            project = queries.get_project(reader, 1)  # would raise "database is locked" after 100 ms
+            assert project is not None
+        with pytest.raises(OperationalError), waiting_at_most(100), session_scope(engine) as other:
+            queries.get_project(other, 1)  # a writer's scope does wait, and here gives up
+    engine.dispose()
+
+
+def test_marking_messages_stale_updates_only_those_named_and_copies_already_loaded(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        project = _project(session)
+        for kind, phase in ((MessageKind.PARENT, 0), (MessageKind.PHASE, 1), (MessageKind.PHASE, 2)):
+            queries.add_message(session, project, kind=kind, phase_number=phase)
+    with session_scope(engine) as session:
+        project = queries.get_project(session, 1)
+        assert project is not None
+        loaded = queries.list_messages(session, 1)
+        project.version += 1
+        queries.mark_messages_stale(
+            session, project, kinds_and_phases=[(MessageKind.PARENT, 0), (MessageKind.PHASE, 2)]
+        )
+        wanted = {(m.kind, m.phase_number): m.wanted_version for m in loaded}
+    assert wanted == {(MessageKind.PARENT, 0): 1, (MessageKind.PHASE, 1): 0, (MessageKind.PHASE, 2): 1}
