@@ -285,12 +285,12 @@ class SlackSync:
         if released:
             log.info("released %s redraw claim(s) left by an earlier run", released)
 
-    def repair(self) -> int:
+    def repair(self, budget_seconds: float = REPAIR_SECONDS) -> int:
         """One pass of the scheduler's beat: sync the projects whose messages Slack does not
         show as stored (a restart, a Slack outage, clicks past a full background pool), batch
-        by batch, each at most once, for at most REPAIR_SECONDS; the next pass takes up where
+        by batch, each at most once, for at most `budget_seconds`; the next pass takes up where
         this one stopped. One indexed query when nothing is behind. Returns how many it synced."""
-        deadline = time.monotonic() + REPAIR_SECONDS
+        deadline = time.monotonic() + budget_seconds
         start = after = self._repair_after
         wrapped, synced = False, 0
         while time.monotonic() < deadline:
