@@ -23,11 +23,10 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from bot.background import BUSY
 from bot.fake_slack import FakeSlack
-from tests.checklist_flow import replies_of
+from tests.checklist_flow import press_button, replies_of
 from tests.support import FakeClock, RunningBot
 
 BUSY_CHANNELS = 40
@@ -42,27 +41,6 @@ def figures(samples: list[float]) -> str:
         f"p50 {statistics.median(ordered) * 1000:.0f} ms · p95 {p95 * 1000:.0f} ms · "
         f"max {ordered[-1] * 1000:.0f} ms"
     )
-
-
-def waive_click(bot: RunningBot, fake: FakeSlack, channel: str, message: dict[str, Any]) -> None:
-    actions = next(
-        b
-        for b in message["blocks"]
-        if b["type"] == "actions" and any(e.get("action_id") == "waive:open" for e in b["elements"])
-    )
-    button = next(e for e in actions["elements"] if e["action_id"] == "waive:open")
-    payload = {
-        "type": "block_actions",
-        "user": {"id": "UALICE", "username": "ualice", "team_id": "T0001"},
-        "team": {"id": "T0001", "domain": "fake"},
-        "channel": {"id": channel, "name": "bench"},
-        "container": {"type": "message", "message_ts": message["ts"], "channel_id": channel},
-        "message": message,
-        "trigger_id": fake.new_trigger_id(),
-        "response_url": fake.new_response_url(),
-        "actions": [{**button, "block_id": actions["block_id"], "action_ts": "1.0"}],
-    }
-    assert bot.slack.interact(payload).status == 200
 
 
 def main() -> None:
@@ -109,7 +87,7 @@ def main() -> None:
                 arrived = len(fake.calls_to("views.open"))
                 views = len(fake.views)
                 started = time.perf_counter()
-                waive_click(bot, fake, "CFORM", phase_one)
+                assert press_button(bot, "CFORM", phase_one, "waive:open", wait=False).status == 200
                 if fake.wait_for_arrival("views.open", count=arrived + 1, timeout=10):
                     latencies.append(time.perf_counter() - started)
                 fake.wait_for_call("views.open", count=arrived + 1, timeout=10)

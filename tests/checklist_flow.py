@@ -113,9 +113,16 @@ PASSING_EVALUATION = {
 
 
 def press_button(
-    bot: RunningBot, channel: str, message: dict[str, Any], action_id: str, user: str = "UALICE"
+    bot: RunningBot,
+    channel: str,
+    message: dict[str, Any],
+    action_id: str,
+    user: str = "UALICE",
+    *,
+    wait: bool = True,
 ) -> Any:
-    """Click a button of a message as Slack shows it; returns the HTTP result."""
+    """Click a button of a message as Slack shows it; returns the HTTP result. With `wait`, once
+    the bot has finished what the click handed on (without: while its pools are still busy)."""
     actions = next(
         b
         for b in message["blocks"]
@@ -133,8 +140,16 @@ def press_button(
         thread_ts=message.get("thread_ts"),
     )
     result = bot.slack.interact(payload)
-    bot.settle()
+    if wait:
+        bot.settle()
     return result
+
+
+def press_nudge(
+    bot: RunningBot, channel: str, message: dict[str, Any], answer: Any, user: str = "UALICE"
+) -> None:
+    """Answer a nudge with one of its buttons (`answer`: a nudges.rules.Answer)."""
+    assert press_button(bot, channel, message, f"nudge:{answer.key}", user).status == 200
 
 
 def submit_view(bot: RunningBot, view: dict[str, Any], values: dict[str, str], user: str = "UALICE") -> Any:

@@ -18,7 +18,7 @@ from bot.fake_slack import FakeSlack
 from bot.nudges import rules
 from bot.server import MAX_BODY_BYTES
 from storage import queries
-from tests.checklist_flow import TEMPLATE, is_ticked, phase_messages, replies_of
+from tests.checklist_flow import TEMPLATE, is_ticked, phase_messages, press_nudge, replies_of
 from tests.conftest import OTHER_CHANNEL, PROJECT_CHANNEL
 from tests.support import TEAM, FakeClock, RunningBot, http
 
@@ -70,24 +70,6 @@ def test_health_answers_while_another_writer_holds_the_sqlite_file(bot: RunningB
 # --- nudge answers -------------------------------------------------------------------------------
 
 
-def press(bot: RunningBot, fake: FakeSlack, channel: str, nudge: dict, answer: rules.Answer) -> None:  # type: ignore[type-arg]
-    actions = next(block for block in nudge["blocks"] if block["type"] == "actions")
-    button = next(e for e in actions["elements"] if e["action_id"] == f"nudge:{answer.key}")
-    payload = {
-        "type": "block_actions",
-        "user": {"id": "UALICE", "username": "ualice", "team_id": TEAM},
-        "team": {"id": TEAM, "domain": "fake"},
-        "channel": {"id": channel, "name": "x"},
-        "container": {"type": "message", "message_ts": nudge["ts"], "channel_id": channel},
-        "message": nudge,
-        "trigger_id": fake.new_trigger_id(),
-        "response_url": fake.new_response_url(),
-        "actions": [{**button, "block_id": actions["block_id"], "action_ts": "1.0"}],
-    }
-    assert bot.slack.interact(payload).status == 200
-    bot.settle()
-
-
 def test_a_nudge_answer_sends_nothing_for_other_projects(bot: RunningBot, fake_slack: FakeSlack) -> None:
     fake_slack.set_channel(OTHER_CHANNEL, is_member=True)
     bot.slack.command("start Router", channel=PROJECT_CHANNEL)
@@ -99,7 +81,7 @@ def test_a_nudge_answer_sends_nothing_for_other_projects(bot: RunningBot, fake_s
     bot.slack.command("start Ranker", channel=OTHER_CHANNEL)
     bot.settle()
     bot.clock.advance(timedelta(days=7))  # the ranker's stall reminder falls due, unsent
-    press(bot, fake_slack, PROJECT_CHANNEL, reminder, rules.Answer.SNOOZE_STALL)
+    press_nudge(bot, PROJECT_CHANNEL, reminder, rules.Answer.SNOOZE_STALL)
     assert nudges_in(fake_slack, OTHER_CHANNEL) == []  # the click went over its own nudge only
     assert bot.run_nudges() >= 1  # the scheduler's pass sends it
     assert len(nudges_in(fake_slack, OTHER_CHANNEL)) == 1

@@ -13,7 +13,15 @@ from bot.nudges import rules
 from bot.slack_sync import SETTLE
 from storage import queries
 from storage.models import NudgeStatus
-from tests.checklist_flow import TEMPLATE, block_text, parent_of, phase_messages, replies_of, tick_phase
+from tests.checklist_flow import (
+    TEMPLATE,
+    block_text,
+    parent_of,
+    phase_messages,
+    press_nudge,
+    replies_of,
+    tick_phase,
+)
 from tests.conftest import PROJECT_CHANNEL
 from tests.support import TEAM, FakeClock, RunningBot
 
@@ -54,26 +62,6 @@ def ship(bot: RunningBot, fake: FakeSlack) -> None:
     for phase_number in range(1, len(TEMPLATE.phases) + 1):
         tick_phase(bot, fake, PROJECT_CHANNEL, phase_number)
     assert "Shipped" in block_text(parent_of(fake, PROJECT_CHANNEL))
-
-
-def press(
-    bot: RunningBot, fake: FakeSlack, nudge_message: dict[str, Any], answer: rules.Answer, user: str = "UBOB"
-) -> None:
-    actions = next(block for block in nudge_message["blocks"] if block["type"] == "actions")
-    button = next(element for element in actions["elements"] if element["action_id"] == f"nudge:{answer.key}")
-    payload = {
-        "type": "block_actions",
-        "user": {"id": user, "username": user.lower(), "team_id": TEAM},
-        "team": {"id": TEAM, "domain": "fake"},
-        "channel": {"id": PROJECT_CHANNEL, "name": "support-router"},
-        "container": {"type": "message", "message_ts": nudge_message["ts"], "channel_id": PROJECT_CHANNEL},
-        "message": nudge_message,
-        "trigger_id": fake.new_trigger_id(),
-        "response_url": fake.new_response_url(),
-        "actions": [{**button, "block_id": actions["block_id"], "action_ts": "1.0"}],
-    }
-    assert bot.slack.interact(payload).status == 200
-    bot.settle()
 
 
 def schedule_of(bot: RunningBot, kind: str) -> Any:
@@ -223,7 +211,7 @@ def test_no_drift_and_snooze_move_the_next_check(bot: RunningBot, fake_slack: Fa
     check = nudges_in_thread(fake_slack)[-1]
 
     bot.clock.advance(timedelta(hours=2))
-    press(bot, fake_slack, check, rules.Answer.SNOOZE_DRIFT)
+    press_nudge(bot, PROJECT_CHANNEL, check, rules.Answer.SNOOZE_DRIFT, "UBOB")
     shown = fake_slack.message(PROJECT_CHANNEL, check["ts"])
     assert "Snooze 1 day" in block_text(shown) and "<@UBOB>" in block_text(shown)
     assert not any(block["type"] == "actions" for block in shown["blocks"])
@@ -231,9 +219,10 @@ def test_no_drift_and_snooze_move_the_next_check(bot: RunningBot, fake_slack: Fa
 
     assert advance_to(bot, bot.clock() + timedelta(days=1)) == 1
     second = nudges_in_thread(fake_slack)[-1]
-    press(bot, fake_slack, second, rules.Answer.NO_DRIFT, user="UCAROL")
+    press_nudge(bot, PROJECT_CHANNEL, second, rules.Answer.NO_DRIFT, "UCAROL")
     assert schedule_of(bot, "drift").next_due_at == bot.clock() + timedelta(days=7)
-    press(bot, fake_slack, second, rules.Answer.DRIFT_FOUND)  # a second answer changes nothing
+    # A second answer changes nothing.
+    press_nudge(bot, PROJECT_CHANNEL, second, rules.Answer.DRIFT_FOUND, "UBOB")
     assert "already answered" in replies_to_user(fake_slack)[-1]
     with Session(bot.engine) as session:
         answers = [(n.answer, n.answered_by) for n in queries.list_nudges(session)]
@@ -245,12 +234,12 @@ def test_drift_found_offers_redistillation_and_a_new_cycle_starts(
 ) -> None:
     ship(bot, fake_slack)
     advance_to(bot, bot.clock() + timedelta(days=7))
-    press(bot, fake_slack, nudges_in_thread(fake_slack)[-1], rules.Answer.DRIFT_FOUND)
+    press_nudge(bot, PROJECT_CHANNEL, nudges_in_thread(fake_slack)[-1], rules.Answer.DRIFT_FOUND, "UBOB")
 
     offer = nudges_in_thread(fake_slack)[-1]
     assert "found drift" in block_text(offer) and "<@UBOB>" in block_text(offer)
     old_parent = parent_of(fake_slack, PROJECT_CHANNEL)
-    press(bot, fake_slack, offer, rules.Answer.START_REDISTILL, user="UALICE")  # an owner
+    press_nudge(bot, PROJECT_CHANNEL, offer, rules.Answer.START_REDISTILL, "UALICE")  # an owner
 
     parents = [m for m in fake_slack.messages(PROJECT_CHANNEL) if m.get("thread_ts") in (None, m["ts"])]
     assert len(parents) == 2
@@ -289,7 +278,7 @@ def test_not_yet_snoozes_the_review_thirty_days(bot: RunningBot, fake_slack: Fak
     bot.settle()
     review_due = datetime(2027, 2, 22, 9, 0, tzinfo=UTC)
     assert advance_to(bot, review_due) == 1
-    press(bot, fake_slack, nudges_in_thread(fake_slack)[-1], rules.Answer.NOT_YET)
+    press_nudge(bot, PROJECT_CHANNEL, nudges_in_thread(fake_slack)[-1], rules.Answer.NOT_YET, "UBOB")
     assert schedule_of(bot, "redistill").next_due_at == review_due + timedelta(days=30)
     assert advance_to(bot, review_due + timedelta(days=29)) == 0
     assert advance_to(bot, review_due + timedelta(days=30)) == 1
@@ -514,7 +503,7 @@ def test_an_answer_saved_while_slack_fails_is_said_so_and_drawn_later(
     assert advance_to(bot, MONDAY_10_UTC + timedelta(days=3)) == 1
     reminder = nudges_in_thread(fake_slack)[-1]
     fake_slack.fail("chat.update", status=503, retry_after=None, times=3)  # more than the client retries
-    press(bot, fake_slack, reminder, rules.Answer.SNOOZE_STALL)
+    press_nudge(bot, PROJECT_CHANNEL, reminder, rules.Answer.SNOOZE_STALL, "UBOB")
     assert replies_to_user(fake_slack)[-1] == "Your answer is saved; Slack is slow, the thread will catch up."
     assert fake_slack.message(PROJECT_CHANNEL, reminder["ts"])["blocks"] == reminder["blocks"]  # not yet
 
@@ -527,7 +516,7 @@ def test_an_answer_saved_while_slack_fails_is_said_so_and_drawn_later(
 def test_snoozing_a_stall_reminder_pushes_the_next_one_a_day(bot: RunningBot, fake_slack: FakeSlack) -> None:
     start_project(bot)
     assert advance_to(bot, MONDAY_10_UTC + timedelta(days=3)) == 1  # Thursday 10:00
-    press(bot, fake_slack, nudges_in_thread(fake_slack)[-1], rules.Answer.SNOOZE_STALL)
+    press_nudge(bot, PROJECT_CHANNEL, nudges_in_thread(fake_slack)[-1], rules.Answer.SNOOZE_STALL, "UBOB")
     assert schedule_of(bot, "stall").next_due_at == datetime(2026, 11, 27, 10, 0, tzinfo=UTC)  # Friday 10:00
     assert advance_to(bot, datetime(2026, 11, 27, 9, 59, tzinfo=UTC)) == 0
     assert advance_to(bot, datetime(2026, 11, 27, 10, 0, tzinfo=UTC)) == 1

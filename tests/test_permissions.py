@@ -30,6 +30,7 @@ from tests.checklist_flow import (
     block_text,
     phase_messages,
     press_button,
+    press_nudge,
     replies_of,
     submit_view,
     tick_phase,
@@ -112,24 +113,6 @@ def _use_form(
 
 def _nudges(fake: FakeSlack) -> list[dict[str, Any]]:
     return [m for m in replies_of(fake, CH) if (m.get("metadata") or {}).get("event_type") == "distill_nudge"]
-
-
-def _press_nudge(bot: RunningBot, message: dict[str, Any], answer: rules.Answer, user: str) -> None:
-    actions = next(block for block in message["blocks"] if block["type"] == "actions")
-    button = next(e for e in actions["elements"] if e["action_id"] == f"nudge:{answer.key}")
-    payload = {
-        "type": "block_actions",
-        "user": {"id": user, "username": user.lower(), "team_id": TEAM},
-        "team": {"id": TEAM, "domain": "fake"},
-        "channel": {"id": CH, "name": "support-router"},
-        "container": {"type": "message", "message_ts": message["ts"], "channel_id": CH},
-        "message": message,
-        "trigger_id": bot.slack.fake.new_trigger_id(),
-        "response_url": bot.slack.fake.new_response_url(),
-        "actions": [{**button, "block_id": actions["block_id"], "action_ts": "1.0"}],
-    }
-    assert bot.slack.interact(payload).status == 200
-    bot.settle()
 
 
 def _ship(bot: RunningBot) -> None:
@@ -215,7 +198,7 @@ def _drift_check_posted(bot: RunningBot) -> None:
 
 
 def _answer_drift(bot: RunningBot, user: str, _: Any) -> bool:
-    _press_nudge(bot, _nudges(bot.slack.fake)[-1], rules.Answer.NO_DRIFT, user)
+    press_nudge(bot, CH, _nudges(bot.slack.fake)[-1], rules.Answer.NO_DRIFT, user)
     return _nudge_answer(bot) == rules.Answer.NO_DRIFT.key
 
 
@@ -226,18 +209,18 @@ def _stall_reminder_posted(bot: RunningBot) -> None:
 
 
 def _snooze(bot: RunningBot, user: str, _: Any) -> bool:
-    _press_nudge(bot, _nudges(bot.slack.fake)[-1], rules.Answer.SNOOZE_STALL, user)
+    press_nudge(bot, CH, _nudges(bot.slack.fake)[-1], rules.Answer.SNOOZE_STALL, user)
     return _nudge_answer(bot) == rules.Answer.SNOOZE_STALL.key
 
 
 def _redistill_offer_posted(bot: RunningBot) -> None:
     _drift_check_posted(bot)
-    _press_nudge(bot, _nudges(bot.slack.fake)[-1], rules.Answer.DRIFT_FOUND, OWNER)
+    press_nudge(bot, CH, _nudges(bot.slack.fake)[-1], rules.Answer.DRIFT_FOUND, OWNER)
     assert "found drift" in block_text(_nudges(bot.slack.fake)[-1])
 
 
 def _start_cycle(bot: RunningBot, user: str, _: Any) -> bool:
-    _press_nudge(bot, _nudges(bot.slack.fake)[-1], rules.Answer.START_REDISTILL, user)
+    press_nudge(bot, CH, _nudges(bot.slack.fake)[-1], rules.Answer.START_REDISTILL, user)
     return _project(bot).cycle == 2
 
 
@@ -409,11 +392,11 @@ def test_start_redistillation_is_for_owners_and_grants_no_ownership(
     _command(bot, "owners add <@UBOB>", OWNER)
     offer = _nudges(fake_slack)[-1]
 
-    _press_nudge(bot, offer, rules.Answer.START_REDISTILL, "UCAROL")
+    press_nudge(bot, CH, offer, rules.Answer.START_REDISTILL, "UCAROL")
     assert _reply(fake_slack) == permissions.owners_only(permissions.START_CYCLE)
     assert _project(bot).cycle == 1 and _nudge_answer(bot) is None
 
-    _press_nudge(bot, offer, rules.Answer.START_REDISTILL, "UBOB")
+    press_nudge(bot, CH, offer, rules.Answer.START_REDISTILL, "UBOB")
     new_cycle = _project(bot)
     assert new_cycle.cycle == 2 and new_cycle.started_by == "UBOB"
     with Session(bot.engine) as session:

@@ -17,7 +17,7 @@ from bot.readback import find_in_thread
 from storage import queries
 from storage.engine import session_scope
 from storage.models import NudgeStatus
-from tests.checklist_flow import block_text, parent_of, replies_of
+from tests.checklist_flow import block_text, parent_of, press_button, replies_of
 from tests.conftest import PROJECT_CHANNEL
 from tests.support import TEAM, RunningBot
 
@@ -206,26 +206,9 @@ def queries_nudges(bot: RunningBot) -> list[Any]:
 # --- forms open on their own fast path --------------------------------------------------------------
 
 
-def click_waive(bot: RunningBot, fake: FakeSlack, message: dict[str, Any]) -> None:
+def click_waive(bot: RunningBot, message: dict[str, Any]) -> None:
     """Press "Waive an item" on a phase message, without waiting for anything to finish."""
-    actions = next(
-        b
-        for b in message["blocks"]
-        if b["type"] == "actions" and any(e.get("action_id") == "waive:open" for e in b["elements"])
-    )
-    button = next(e for e in actions["elements"] if e["action_id"] == "waive:open")
-    payload = {
-        "type": "block_actions",
-        "user": {"id": "UALICE", "username": "ualice", "team_id": TEAM},
-        "team": {"id": TEAM, "domain": "fake"},
-        "channel": {"id": PROJECT_CHANNEL, "name": "support-router"},
-        "container": {"type": "message", "message_ts": message["ts"], "channel_id": PROJECT_CHANNEL},
-        "message": message,
-        "trigger_id": fake.new_trigger_id(),
-        "response_url": fake.new_response_url(),
-        "actions": [{**button, "block_id": actions["block_id"], "action_ts": "1.0"}],
-    }
-    assert bot.slack.interact(payload).status == 200
+    assert press_button(bot, PROJECT_CHANNEL, message, "waive:open", wait=False).status == 200
 
 
 def test_a_form_opens_while_every_background_thread_waits_on_slack(
@@ -241,7 +224,7 @@ def test_a_form_opens_while_every_background_thread_waits_on_slack(
         for channel in busy:  # every background thread waits on Slack, more work queued behind
             assert bot.slack.command("start Busy", channel=channel).status == 200
         assert fake_slack.wait_for_arrival("chat.postMessage", count=bot.background._max_workers + 1)
-        click_waive(bot, fake_slack, phase_one)
+        click_waive(bot, phase_one)
         # within the trigger_id's life, while the background's work is still stuck
         assert fake_slack.wait_for_call("views.open", timeout=2.5)
         [opened] = fake_slack.calls_to("views.open")
@@ -258,12 +241,12 @@ def test_a_rate_limited_form_is_refused_at_once_not_after_retry_after(
     start(bot)
     phase_one = fake_slack.message(PROJECT_CHANNEL, replies_of(fake_slack, PROJECT_CHANNEL)[0]["ts"])
     fake_slack.fail("views.open", status=429, retry_after=5)
-    click_waive(bot, fake_slack, phase_one)
+    click_waive(bot, phase_one)
     assert fake_slack.wait_for_call("response_url", count=1, timeout=2.5)
     assert "Click the button again" in replies_to_user(fake_slack)[-1]
     bot.settle()
     assert len(fake_slack.calls_to("views.open")) == 1  # no retry with a trigger that is dead by then
-    click_waive(bot, fake_slack, phase_one)
+    click_waive(bot, phase_one)
     bot.settle()
     assert fake_slack.calls_to("views.open")[-1].ok
 
