@@ -177,9 +177,9 @@ def build_bot(
         pace=posting_pace or PostingPace(settings.nudge_posts_per_minute),
     )
     governance = Governance(
-        engine, template, client, clock, workflow, views=views_client or make_views_client(settings)
+        engine, template, clock, workflow, views=views_client or make_views_client(settings)
     )
-    lifecycle = Lifecycle(engine, template, client, clock, workflow, views=governance.views)
+    lifecycle = Lifecycle(engine, template, clock, workflow, views=governance.views)
     record = ProjectRecord(engine, template, client, clock)
     home = HomeTab(engine, template, client, clock, policy)
     modal_executor = BoundedExecutor(

@@ -33,19 +33,13 @@ _MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,30})(?:\|[^>]*)?>$|^([UW][A-Z0-9]{2,3
 
 class Governance:
     def __init__(
-        self,
-        engine: Engine,
-        template: Template,
-        slack: WebClient,
-        clock: Clock,
-        workflow: Workflow,
-        *,
-        views: WebClient | None = None,
+        self, engine: Engine, template: Template, clock: Clock, workflow: Workflow, *, views: WebClient
     ) -> None:
         self.engine = engine
         self.template = template
-        self.slack = slack
-        self.views = views or slack  # opens modals: see app.make_views_client
+        # Its only Slack calls open modals (see app.make_views_client); the thread is kept in
+        # step by workflow.slack_sync.
+        self.views = views
         self.clock = clock
         self.workflow = workflow
 

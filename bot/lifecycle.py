@@ -41,19 +41,13 @@ ROLLOUT_USAGE = "Use `/distill rollout shadow`, `/distill rollout 5`, `... 25` o
 
 class Lifecycle:
     def __init__(
-        self,
-        engine: Engine,
-        template: Template,
-        slack: WebClient,
-        clock: Clock,
-        workflow: Workflow,
-        *,
-        views: WebClient | None = None,
+        self, engine: Engine, template: Template, clock: Clock, workflow: Workflow, *, views: WebClient
     ) -> None:
-        self.views = views or slack  # opens the stop form: never sleeps past the trigger's 3 s
+        # Its only Slack call opens the stop form (never sleeps past the trigger's 3 s); the
+        # thread is kept in step by workflow.slack_sync.
+        self.views = views
         self.engine = engine
         self.template = template
-        self.slack = slack
         self.clock = clock
         self.workflow = workflow
 
@@ -105,12 +99,10 @@ class Lifecycle:
             project.outcome = Outcome.WIN if parsed.win else Outcome.STOPPED
             project.outcome_reason = parsed.reason
             project.last_activity_at = now
-            project.version += 1
-            session.add(project)
-            queries.add_project_event(
+            _record_move(
                 session,
                 project,
-                kind=ProjectEventKind.STOPPED,
+                ProjectEventKind.STOPPED,
                 phase_number=project.current_phase,
                 detail=modals.STOP_WIN_LABEL if parsed.win else parsed.reason,
                 user_id=user_id,
@@ -212,12 +204,10 @@ class Lifecycle:
         project.current_phase = phase_number
         project.status = ProjectStatus.ACTIVE
         project.shipped_at = None
-        project.version += 1
-        session.add(project)
-        queries.add_project_event(
+        _record_move(
             session,
             project,
-            kind=ProjectEventKind.REOPENED,
+            ProjectEventKind.REOPENED,
             phase_number=phase_number,
             detail=reason,
             user_id=user_id,
@@ -247,12 +237,10 @@ class Lifecycle:
             if project.rollout_stage == stage:
                 return f"The rollout is already at {render.ROLLOUT_LABELS[stage]}."
             project.rollout_stage, project.rollout_since = stage, now
-            project.version += 1
-            session.add(project)
-            queries.add_project_event(
+            _record_move(
                 session,
                 project,
-                kind=ProjectEventKind.ROLLOUT,
+                ProjectEventKind.ROLLOUT,
                 phase_number=rollout_phase,
                 detail=stage,
                 user_id=user_id,
@@ -280,6 +268,25 @@ class Lifecycle:
             project,
             kinds_and_phases=[(MessageKind.PARENT, 0), *((MessageKind.PHASE, number) for number in phases)],
         )
+
+
+def _record_move(
+    session: Session,
+    project: Project,
+    kind: str,
+    *,
+    phase_number: int,
+    detail: str | None,
+    user_id: str,
+    now: datetime,
+) -> None:
+    """What every lifecycle move does beside its own fields: a new project version for the
+    messages to be drawn at, and its line in the record."""
+    project.version += 1
+    session.add(project)
+    queries.add_project_event(
+        session, project, kind=kind, phase_number=phase_number, detail=detail, user_id=user_id, now=now
+    )
 
 
 def _locked_channel_project(
