@@ -355,20 +355,23 @@ class SlackSync:
     def keep_one_copy(self, place: PostPlace) -> str | None:
         """Read the thread back for the post's copies; keep the oldest, delete the bot's own
         newer ones, and return the one kept (None: Slack holds none). Raises SLACK_FAILURES."""
-        assert place.thread_ts is not None
-        try:
-            copies = find_in_thread(
-                self.slack, place.channel_id, place.thread_ts, place.event_type, place.key, place.ref
+        thread_ts = place.thread_ts
+        assert thread_ts is not None
+
+        def read_back() -> list[str]:
+            return find_in_thread(
+                self.slack, place.channel_id, thread_ts, place.event_type, place.key, place.ref
             )
+
+        try:
+            copies = read_back()
         except ReadBackError as error:
             # Removed from a public channel it still has a project in: join again (as at the
             # start) and read once more. In a private channel the join changes nothing.
             if error.reason != "not_in_channel" or membership.join(self.slack, place.channel_id):
                 raise
             log.info("joined channel %s again to read its thread back", place.channel_id)
-            copies = find_in_thread(
-                self.slack, place.channel_id, place.thread_ts, place.event_type, place.key, place.ref
-            )
+            copies = read_back()
         if not copies:
             return None
         kept, *extra = sorted(copies, key=Decimal)
@@ -515,6 +518,12 @@ class SlackSync:
         return True
 
     def _render(self, session: Session, message: PostedMessage) -> render.Message:
+        # Notices and evaluation tables are drawn from their own rows: no project view needed.
+        if message.kind == MessageKind.NOTICE:
+            return render.notice_message(message.notice_text or "")
+        if message.kind == MessageKind.EVALUATION:
+            bars, evaluation = evaluation_and_bars(session, message.subject_id)
+            return render.evaluation_message(bars, evaluation)
         project = must_get(session, message.project_id)
         view = project_view(session, project, self.template, self.clock())
         if message.kind == MessageKind.PARENT:
@@ -523,11 +532,6 @@ class SlackSync:
             return render.phase_message(self.template, view, message.phase_number)
         if message.kind == MessageKind.BARS:
             return render.bars_message(view)
-        if message.kind == MessageKind.EVALUATION:
-            bars, evaluation = evaluation_and_bars(session, message.subject_id)
-            return render.evaluation_message(bars, evaluation)
-        if message.kind == MessageKind.NOTICE:
-            return render.notice_message(message.notice_text or "")
         return render.phase_done_message(self.template, view, message.phase_number)
 
 
