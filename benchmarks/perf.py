@@ -175,13 +175,15 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def stale_messages(engine: Engine) -> int:
+def work_left(engine: Engine) -> int:
+    """Clicks not applied yet, and messages that do not show what is stored."""
     with engine.connect() as connection:
         return int(
             connection.execute(
                 text(
-                    "SELECT count(*) FROM posted_message "
-                    "WHERE ts IS NULL OR rendered_version < wanted_version"
+                    "SELECT (SELECT count(*) FROM received_click WHERE applied_at IS NULL)"
+                    " + (SELECT count(*) FROM posted_message"
+                    " WHERE ts IS NULL OR rendered_version < wanted_version)"
                 )
             ).scalar_one()
         )
@@ -195,7 +197,7 @@ def drain(pid: int, engine: Engine, timeout: float = 300) -> float:
         before = cpu_seconds(pid)
         time.sleep(0.5)
         busy = (cpu_seconds(pid) - before) / 0.5
-        quiet = quiet + 1 if busy < 0.05 and stale_messages(engine) == 0 else 0
+        quiet = quiet + 1 if busy < 0.05 and work_left(engine) == 0 else 0
         if quiet >= 2:
             return time.monotonic() - started - 1.0
     raise RuntimeError("the bot did not settle")
@@ -522,7 +524,7 @@ def statements_per_tick(url: str, fake: FakeSlack) -> dict[int, tuple[float, flo
                 click = ItemClick(TEAM, channel, "UALICE", ref, selected=n % 2 == 0)
                 with counting(engine) as statements:
                     started = time.perf_counter()
-                    assert bot.workflow.toggle(click) is None
+                    assert bot.clicks.toggle(click) is None
                     times.append(time.perf_counter() - started)
                 counts.append(len(statements))
             results[total] = (statistics.mean(counts[2:]), statistics.mean(times[2:]) * 1000)

@@ -22,8 +22,9 @@ from slack_sdk.http_retry.state import RetryState
 from sqlalchemy import Engine
 
 from bot import listeners
-from bot.background import BoundedExecutor
+from bot.background import BoundedExecutor, RequestsFirst
 from bot.checklist.template import Template, load_template
+from bot.clicks import ClickInbox
 from bot.core.clock import Clock, utc_now
 from bot.core.config import Settings
 from bot.core.later import Later, Timers
@@ -47,6 +48,9 @@ BACKGROUND_THREADS = 16
 # Threads that only open modals, so a click's form never waits behind the background's work:
 # a views.open is one short call, and a trigger_id is dead 3 seconds after the click anyway.
 MODAL_THREADS = 4
+# While Slack's requests are being answered, the jobs they handed on start at most this often
+# (each redraws a message or two, a few tens of milliseconds of the interpreter's time).
+BUSY_JOB_STARTS_PER_SECOND = 5
 VIEWS_TIMEOUT_SECONDS = 2.5
 
 
@@ -54,12 +58,14 @@ VIEWS_TIMEOUT_SECONDS = 2.5
 class DistillBot:
     app: App
     workflow: Workflow
+    clicks: ClickInbox
     nudges: NudgeService
     governance: Governance
     engine: Engine
     lifecycle: Lifecycle
     record: ProjectRecord
     home: HomeTab
+    requests: RequestsFirst  # the server counts the requests it answers; the jobs wait their turn
 
 
 # Posting is the one call whose blind repeat does harm: Slack has no idempotency key, so a
@@ -166,6 +172,7 @@ def build_bot(
     workflow = Workflow(
         engine, template, client, clock, nudge_policy=policy, later=later or Timers(background)
     )
+    clicks = ClickInbox(engine, workflow, clock)
     nudges = NudgeService(
         engine,
         template,
@@ -186,11 +193,14 @@ def build_bot(
         modal_executor or ThreadPoolExecutor(max_workers=MODAL_THREADS, thread_name_prefix="modal"),
         MODAL_THREADS * 2,
     )
-    # Work a request hands on is bounded; the redraw timers above use the pool itself.
+    # Work a request hands on is bounded, and waits its turn behind the requests being answered;
+    # the redraw timers above use the pool itself.
+    requests = RequestsFirst(BUSY_JOB_STARTS_PER_SECOND)
     listeners.register(
         app,
-        BoundedExecutor(background, settings.background_queue),
+        BoundedExecutor(background, settings.background_queue, turns=requests),
         workflow,
+        clicks,
         nudges,
         governance,
         modal_executor,
@@ -215,10 +225,12 @@ def build_bot(
     return DistillBot(
         app=app,
         workflow=workflow,
+        clicks=clicks,
         nudges=nudges,
         governance=governance,
         engine=engine,
         lifecycle=lifecycle,
         record=record,
         home=home,
+        requests=requests,
     )

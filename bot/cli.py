@@ -79,13 +79,19 @@ def start_background_work(bot: DistillBot, settings: Settings) -> BackgroundSche
     # one catches threads up after a Slack failure, with nobody clicking.
     bot.workflow.slack_sync.release_redraw_claims()
     return start_nudge_scheduler(
-        bot.nudges, settings.nudge_poll_seconds, bot.governance.expire_waivers, bot.workflow.slack_sync.repair
+        bot.nudges,
+        settings.nudge_poll_seconds,
+        bot.governance.expire_waivers,
+        bot.clicks.apply_left_waiting,  # before the repair pass, which then shows them
+        bot.workflow.slack_sync.repair,
     )
 
 
 def _run_http(bot: DistillBot, settings: Settings) -> int:
     assert settings.slack_signing_secret is not None  # Settings requires it in HTTP mode
-    application = make_wsgi_app(bot.app, bot.engine, settings.slack_signing_secret.get_secret_value())
+    application = make_wsgi_app(
+        bot.app, bot.engine, settings.slack_signing_secret.get_secret_value(), requests=bot.requests
+    )
     try:
         server = HttpServer(application, settings.host, settings.port)
     except OSError as error:

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -15,6 +16,7 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import Engine
 from waitress.server import create_server
 
+from bot.background import RequestsFirst
 from storage.engine import ping
 
 log = logging.getLogger(__name__)
@@ -30,16 +32,21 @@ StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
-def make_wsgi_app(app: App, engine: Engine, signing_secret: str) -> WsgiApp:
+def make_wsgi_app(
+    app: App, engine: Engine, signing_secret: str, *, requests: RequestsFirst | None = None
+) -> WsgiApp:
+    """`requests` counts the Slack requests being answered, so background jobs give way to them."""
     slack_handler = SlackRequestHandler(app, path=EVENTS_PATH)
     verifier = SignatureVerifier(signing_secret)
+    answering = requests.answering if requests is not None else nullcontext
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
         if path == EVENTS_PATH:
             if method != "POST":
                 return _plain(start_response, "405 Method Not Allowed", "POST only\n", [("Allow", "POST")])
-            return _slack_request(environ, start_response)
+            with answering():
+                return _slack_request(environ, start_response)
         if path == HEALTH_PATH and method in {"GET", "HEAD"}:
             return _health(engine, start_response)
         return _plain(start_response, "404 Not Found", "not found\n")

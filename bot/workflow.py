@@ -12,7 +12,7 @@ from datetime import datetime
 
 from slack_sdk import WebClient
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot import membership, permissions
@@ -33,9 +33,9 @@ from bot.project_state import (
 )
 from bot.rendering import messages as render
 from bot.rendering.ids import ItemRef
-from bot.slack_sync import SLACK_FAILURES, SlackSync, refusal_notes, saved_but_behind
+from bot.slack_sync import SLACK_FAILURES, SlackSync, refusal_notes
 from storage import queries
-from storage.engine import session_scope, waiting_at_most
+from storage.engine import session_scope
 from storage.models import MessageKind, Project, ProjectEventKind, ProjectStatus, Tick
 
 log = logging.getLogger(__name__)
@@ -54,30 +54,6 @@ class StartRequest:
     channel_name: str
     user_id: str
     name: str
-
-
-# A click is stored before its ack and Slack waits 3 seconds for the ack: wait at most this long
-# for the database's lock, then say so rather than let Slack time out.
-CLICK_LOCK_WAIT_MS = 2_000
-DATABASE_BUSY = (
-    "The checklist's database is busy, so your click was not saved. Please click again in a moment."
-)
-
-
-@dataclass(frozen=True)
-class RecordedClick:
-    """A click as stored: the project whose messages to bring up to date, and what to tell the user."""
-
-    project_id: int | None
-    reply: str | None
-    saved: str = "change"  # what the user did, for "Your tick is saved; Slack is slow..."
-
-    @property
-    def behind_reply(self) -> str | None:
-        """What to tell the user when Slack could not be brought in step yet."""
-        if self.reply or self.project_id is None:
-            return self.reply
-        return saved_but_behind(self.saved)
 
 
 @dataclass(frozen=True)
@@ -257,84 +233,55 @@ class Workflow:
 
     # --- interactions -----------------------------------------------------------------------
 
-    def toggle(self, click: ItemClick) -> str | None:
-        """Apply one checkbox click; returns an explanation for the user when it changes nothing."""
-        return self.catch_up_after(self.record_click(click))
+    def decide_click(self, session: Session, project: Project | None, click: ItemClick) -> str | None:
+        """Apply one click as the gate decides, in the caller's transaction, which holds the
+        project's lock; returns what to tell the clicker, if anything."""
+        if project is None:
+            return "That checklist belongs to a project in another channel, or no longer exists."
+        if refused := permissions.refusal(
+            session,
+            project,
+            permissions.TICK,
+            user_id=click.user_id,
+            team_id=click.team_id,
+            channel_id=click.channel_id,
+        ):
+            return refused
+        if project.status == ProjectStatus.STOPPED:
+            return "This project was stopped; its checklist is read-only. See `/distill history`."
+        if project.closed_at is not None:
+            return "That checklist is from an earlier cycle and is read-only; the newest thread goes on."
+        if project.status == ProjectStatus.STARTING:
+            return "This project is still being set up; try again in a moment."
 
-    def catch_up_after(self, recorded: RecordedClick) -> str | None:
-        """After the ack: make Slack's messages match what the click stored."""
-        if recorded.project_id is not None and not self.slack_sync.catch_up(recorded.project_id):
-            return recorded.behind_reply  # stored all the same
-        return recorded.reply
-
-    def record_click(self, click: ItemClick) -> RecordedClick:
-        """Store one checkbox click, in one short transaction and without calling Slack, so that
-        the listener can store it before its ack: an acknowledged click is a stored click."""
-        try:
-            with waiting_at_most(CLICK_LOCK_WAIT_MS):
-                reply, project_id = self._record_click(click)
-        except OperationalError as error:  # locked for longer than Slack waits, or unreachable
-            log.warning("tick not stored, database busy: %s", type(error.orig).__name__)
-            return RecordedClick(None, DATABASE_BUSY)
-        return RecordedClick(project_id, reply, saved="tick" if click.selected else "untick")
-
-    def _record_click(self, click: ItemClick) -> tuple[str | None, int | None]:
-        with session_scope(self.engine) as session:
-            project = queries.get_project(session, click.ref.project_id, for_update=True)
-            if project is None:
-                return "That checklist belongs to a project in another channel, or no longer exists.", None
-            if refused := permissions.refusal(
-                session,
-                project,
-                permissions.TICK,
-                user_id=click.user_id,
-                team_id=click.team_id,
-                channel_id=click.channel_id,
-            ):
-                return refused, None
-            if project.status == ProjectStatus.STOPPED:
-                return (
-                    "This project was stopped; its checklist is read-only. See `/distill history`.",
-                    None,
+        # Read once per click: this transaction holds the project's lock.
+        facts = gate_facts(session, project, self.clock())
+        existing = next((tick for tick in facts.ticks if tick.item_key == click.ref.item_key), None)
+        standing = gate.Standing(project.current_phase, project.status == ProjectStatus.SHIPPED)
+        reopened = gate.reopened_items(self.template, standing, facts.ticked, facts.done(self.template))
+        decision = gate.decide_toggle(
+            self.template,
+            standing,
+            phase_number=click.ref.phase_number,
+            item_key=click.ref.item_key,
+            want_ticked=click.selected,
+            existing=gate.TickState(existing.ticked_by, existing.version) if existing else None,
+            user_id=click.user_id,
+            seen_version=click.ref.version,
+            missing_evidence=self._missing_evidence(facts.evidence, click.ref.item_key),
+            reopened=click.ref.item_key in reopened,
+        )
+        if isinstance(decision, gate.Refusal):
+            if decision.redraw:
+                # The clicker's checkbox shows a state we refused: a new block id resets it.
+                project.version += 1
+                queries.mark_messages_stale(
+                    session, project, kinds_and_phases=[(MessageKind.PHASE, click.ref.phase_number)]
                 )
-            if project.closed_at is not None:
-                return (
-                    "That checklist is from an earlier cycle and is read-only; the newest thread goes on.",
-                    None,
-                )
-            if project.status == ProjectStatus.STARTING:
-                return "This project is still being set up; try again in a moment.", None
-
-            # Read once: this transaction holds the write lock, and the ack waits for it.
-            facts = gate_facts(session, project, self.clock())
-            existing = next((tick for tick in facts.ticks if tick.item_key == click.ref.item_key), None)
-            standing = gate.Standing(project.current_phase, project.status == ProjectStatus.SHIPPED)
-            reopened = gate.reopened_items(self.template, standing, facts.ticked, facts.done(self.template))
-            decision = gate.decide_toggle(
-                self.template,
-                standing,
-                phase_number=click.ref.phase_number,
-                item_key=click.ref.item_key,
-                want_ticked=click.selected,
-                existing=gate.TickState(existing.ticked_by, existing.version) if existing else None,
-                user_id=click.user_id,
-                seen_version=click.ref.version,
-                missing_evidence=self._missing_evidence(facts.evidence, click.ref.item_key),
-                reopened=click.ref.item_key in reopened,
-            )
-            if isinstance(decision, gate.Refusal):
-                if decision.redraw:
-                    # The clicker's checkbox shows a state we refused: a new block id resets it.
-                    project.version += 1
-                    queries.mark_messages_stale(
-                        session, project, kinds_and_phases=[(MessageKind.PHASE, click.ref.phase_number)]
-                    )
-                reply: str | None = decision.reason
-            else:
-                reply = None
-                if decision is not gate.Change.NONE:
-                    self._apply(session, project, click, decision, existing, facts)
-            return reply, project.id or 0
+            return decision.reason
+        if decision is not gate.Change.NONE:
+            self._apply(session, project, click, decision, existing, facts)
+        return None
 
     def _apply(
         self,

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -17,11 +22,66 @@ _LOCK_WAIT_MS: ContextVar[int | None] = ContextVar("lock_wait_ms", default=None)
 _READ_ONLY: ContextVar[bool] = ContextVar("read_only", default=False)
 
 
+# Connections per process: every request thread, background job and timer may hold one at once,
+# and a request waiting for a free connection would wait on background work. PostgreSQL's
+# default max_connections (100) leaves room for three replicas at most 30 each.
+POOL_SIZE = 10
+POOL_OVERFLOW = {"sqlite": 40, "postgresql": 20}
+
+
+class WriterTurns:
+    """SQLite allows one writer at a time. Left to SQLite, a writer that finds the lock taken
+    sleeps in steps of up to 100 ms and retries; queued here instead, it is woken the moment
+    the writer before it ends, and a transaction a request's ack waits on (one begun inside
+    `waiting_at_most`) goes before the background's. Other processes on the same file still
+    queue in SQLite's own way."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._held = False
+        self._urgent_waiting = 0
+        self._waiting = 0
+
+    @property
+    def waiting(self) -> int:
+        with self._changed:
+            return self._waiting
+
+    def acquire(self, *, urgent: bool, timeout_seconds: float) -> bool:
+        deadline = time.monotonic() + timeout_seconds
+        with self._changed:
+            self._urgent_waiting += urgent
+            self._waiting += 1
+            try:
+                while self._held or (not urgent and self._urgent_waiting):
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self._changed.wait(remaining)
+                self._held = True
+                return True
+            finally:
+                self._urgent_waiting -= urgent
+                self._waiting -= 1
+
+    def release(self) -> None:
+        with self._changed:
+            self._held = False
+            self._changed.notify_all()
+
+
+_WRITER_TURNS: weakref.WeakKeyDictionary[Engine, WriterTurns] = weakref.WeakKeyDictionary()
+
+
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
 def make_engine(url: str, **engine_options: Any) -> Engine:
+    in_memory = url.split("?")[0] in {"sqlite://", "sqlite:///:memory:"}
+    if not in_memory:  # (an in-memory database has one connection, shared)
+        overflow = POOL_OVERFLOW["sqlite" if is_sqlite(url) else "postgresql"]
+        engine_options = {"pool_size": POOL_SIZE, "max_overflow": overflow, **engine_options}
     if not is_sqlite(url):
         engine = create_engine(url, pool_pre_ping=True, **engine_options)
 
@@ -56,6 +116,8 @@ def make_engine(url: str, **engine_options: Any) -> Engine:
         # A read-only scope reads a WAL snapshot: it neither waits for the writer nor holds it up.
         connection.exec_driver_sql("BEGIN" if _READ_ONLY.get() else "BEGIN IMMEDIATE")
 
+    if not in_memory:
+        _WRITER_TURNS[engine] = WriterTurns()
     return engine
 
 
@@ -80,19 +142,29 @@ def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Sessio
     `read_only` (rendering a message, listing what is stale): on SQLite the transaction takes no
     write lock, so a click storing its tick never waits while a message is drawn. Writing in it
     is a bug: SQLite would refuse the write whenever another writer holds the lock."""
-    with Session(engine, expire_on_commit=False) as session:
-        if read_only:
-            token = _READ_ONLY.set(True)
+    turns = None if read_only else _WRITER_TURNS.get(engine)
+    if turns is not None:
+        wait_ms = _LOCK_WAIT_MS.get()
+        urgent = wait_ms is not None
+        if not turns.acquire(urgent=urgent, timeout_seconds=(wait_ms or SQLITE_BUSY_TIMEOUT_MS) / 1000):
+            raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            if read_only:
+                token = _READ_ONLY.set(True)
+                try:
+                    session.connection()  # begin now, while the flag is set (for this transaction only)
+                finally:
+                    _READ_ONLY.reset(token)
             try:
-                session.connection()  # begin now, while the flag is set (for this transaction only)
-            finally:
-                _READ_ONLY.reset(token)
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+    finally:
+        if turns is not None:
+            turns.release()
 
 
 @contextmanager

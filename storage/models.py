@@ -121,6 +121,31 @@ class TickEvent(SQLModel, table=True):
     version: int
 
 
+class ReceivedClick(SQLModel, table=True):
+    """A checkbox click as Slack delivered it, stored before its ack and applied after it.
+
+    Storing the raw click is one insert, so the ack never waits on the gate's reads and
+    writes; the gate then applies a project's waiting clicks in the order they came, in one
+    transaction that also sets `applied_at` and what to tell the clicker. No foreign key:
+    a click on a project that no longer exists is stored all the same, and answered so."""
+
+    __tablename__ = "received_click"
+    __table_args__ = (Index("ix_received_click_waiting", "applied_at", "project_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(index=True)
+    phase_number: int
+    item_key: str = Field(max_length=40)
+    seen_version: int  # the project version the clicked message was drawn at
+    selected: bool
+    team_id: str = Field(max_length=32)
+    channel_id: str = Field(max_length=32)
+    user_id: str = Field(max_length=32)
+    received_at: datetime = Field(sa_column=_utc())
+    applied_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    reply: str | None = Field(default=None, max_length=3000)  # the clicker's answer, once applied
+
+
 class MessageKind:
     PARENT = "parent"  # the channel message that heads the thread
     PHASE = "phase"  # one per opened phase, in the thread

@@ -22,6 +22,7 @@ from storage.models import (
     Project,
     ProjectEvent,
     ProjectStatus,
+    ReceivedClick,
     Schedule,
     SliceBar,
     SliceScore,
@@ -153,6 +154,61 @@ def remove_tick(
     session.delete(tick)
     session.add(_event(project, tick.item_key, tick.phase_number, action, user_id, now, version))
     session.flush()
+
+
+# --- received clicks ---------------------------------------------------------------------------
+
+
+def receive_clicks(session: Session, clicks: list[dict[str, object]]) -> list[int]:
+    """Store clicks as they came (ReceivedClick's columns); returns their ids, in the same
+    order. One Core statement for them all: this runs before the clicks' acks."""
+    received = _table(ReceivedClick)
+    rows = session.execute(
+        insert(received).returning(received.c.id, sort_by_parameter_order=True), clicks
+    ).scalars()
+    return [int(click_id) for click_id in rows]
+
+
+def waiting_clicks(session: Session, project_id: int) -> list[ReceivedClick]:
+    """The project's clicks not applied yet, in the order they were received."""
+    return list(
+        session.exec(
+            select(ReceivedClick)
+            .where(ReceivedClick.project_id == project_id, col(ReceivedClick.applied_at).is_(None))
+            .order_by(col(ReceivedClick.id))
+        ).all()
+    )
+
+
+def click_reply(session: Session, click_id: int) -> tuple[bool, str | None]:
+    """(applied yet, what to tell the clicker) of one received click."""
+    row = session.execute(
+        sa_select(_table(ReceivedClick).c.applied_at, _table(ReceivedClick).c.reply).where(
+            _table(ReceivedClick).c.id == click_id
+        )
+    ).first()
+    return (False, None) if row is None else (row.applied_at is not None, row.reply)
+
+
+def projects_with_waiting_clicks(session: Session, *, limit: int) -> list[int]:
+    """Projects with clicks nobody applied (a full pool, a restart): the beat applies them."""
+    waiting = _table(ReceivedClick)
+    return list(
+        session.execute(
+            sa_select(waiting.c.project_id)
+            .where(waiting.c.applied_at.is_(None))
+            .group_by(waiting.c.project_id)
+            .order_by(waiting.c.project_id)
+            .limit(limit)
+        ).scalars()
+    )
+
+
+def forget_applied_clicks(session: Session, *, applied_before: datetime) -> int:
+    """Drop clicks applied long ago: the tick events keep the record, these only the replies."""
+    received = _table(ReceivedClick)
+    result = session.execute(delete(received).where(received.c.applied_at < applied_before))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def _event(

@@ -273,7 +273,11 @@ class RunningBot:
             modal_executor=self.background if shared_modal_path else self.modals,
             views_client=shared_client,
         )
-        self.server = HttpServer(make_wsgi_app(self.bot.app, self.engine, SIGNING_SECRET), "127.0.0.1", 0)
+        self.server = HttpServer(
+            make_wsgi_app(self.bot.app, self.engine, SIGNING_SECRET, requests=self.bot.requests),
+            "127.0.0.1",
+            0,
+        )
         self._thread = threading.Thread(target=self.server.serve_forever, name="bot-http", daemon=True)
         self._thread.start()
         self.base_url = f"http://127.0.0.1:{self.server.port}"

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
+from bot.clicks import DATABASE_BUSY
 from bot.fake_slack import FakeSlack
-from bot.workflow import DATABASE_BUSY
 from storage.engine import make_engine
-from storage.models import Project, Tick
+from storage.models import Project, ReceivedClick, Tick
 from tests.checklist_flow import TEMPLATE, phase_messages
 from tests.conftest import PROJECT_CHANNEL
 from tests.processes import BotProcess, bot_environment, free_port, wait_for
@@ -32,6 +32,19 @@ def _stored_ticks(url: str) -> set[tuple[str, str]]:
         ticks = {(channels[t.project_id], t.item_key) for t in session.exec(select(Tick)).all()}
     engine.dispose()
     return ticks
+
+
+def _stored_clicks(url: str) -> set[tuple[str, str]]:
+    """Ticking clicks as received (stored before their ack, applied after it)."""
+    engine = make_engine(url)
+    with Session(engine) as session:
+        channels = {p.id: p.channel_id for p in session.exec(select(Project)).all()}
+        clicks = {
+            (channels[c.project_id], c.item_key)
+            for c in session.exec(select(ReceivedClick).where(ReceivedClick.selected)).all()
+        }
+    engine.dispose()
+    return clicks
 
 
 def _phase_headers(fake: FakeSlack, channel: str) -> Counter[str]:
@@ -76,7 +89,7 @@ def test_a_sigkill_mid_burst_loses_no_acknowledged_tick_and_posts_no_phase_twice
         list(pool.map(send, clicks))
     first.process.wait(timeout=10)
     assert len(acknowledged) >= len(clicks) // 2
-    assert acknowledged <= _stored_ticks(sqlite_url), "an acknowledged tick was lost"
+    assert acknowledged <= _stored_clicks(sqlite_url), "an acknowledged tick was lost"
 
     second = BotProcess({**env, "PORT": str(free_port())}, tmp_path, tmp_path / "second.log", fake_slack)
     try:

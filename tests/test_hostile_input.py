@@ -191,7 +191,9 @@ def slack_escaped(text: str) -> str:
 # --- the oracle ------------------------------------------------------------------------------------
 
 # Redraw bookkeeping, not domain state: a refused click bumps the version so the clicker's checkbox resets.
-BOOKKEEPING = {("project", "version"), ("postedmessage", "*")}
+# A click is stored as Slack sent it before anything checks it (received_click, the inbox the
+# gate works through after the ack): what must not change is what the gate decides from it.
+BOOKKEEPING = {("project", "version"), ("postedmessage", "*"), ("received_click", "*")}
 # Pings and links; the bot's own links are permalinks into the workspace (the fake's host).
 SMUGGLED = re.compile(
     r"<(?:!(?:channel|here|everyone|subteam)|#C|https?:(?!//fake\.slack\.com/archives/)|mailto:)"

@@ -6,6 +6,7 @@ from concurrent.futures import Executor
 
 from slack_bolt import App
 
+from bot.clicks import ClickInbox
 from bot.governance import Governance
 from bot.home import HomeTab
 from bot.lifecycle import Lifecycle
@@ -19,6 +20,7 @@ def register(
     app: App,
     background: Executor,
     workflow: Workflow,
+    clicks: ClickInbox,
     nudges: NudgeService,
     governance: Governance,
     modal_pool: Executor,
@@ -30,6 +32,6 @@ def register(
     app.use(payload_shape.refuse_malformed)
     commands.register(app, background, workflow, nudges, governance, lifecycle, record)
     lifecycle_events.register(app, background, lifecycle, home)
-    actions.register(app, background, workflow)
+    actions.register(app, background, clicks)
     nudge_actions.register(app, background, nudges)
     forms.register(app, background, governance, modal_pool)

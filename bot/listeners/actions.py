@@ -8,16 +8,17 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
+from bot.clicks import ClickInbox
 from bot.listeners.common import UNEXPECTED, origin, run_and_reply
 from bot.rendering.ids import ITEM_ACTION_PATTERN, parse_item_block_id
-from bot.workflow import ItemClick, Workflow
+from bot.workflow import ItemClick
 
 log = logging.getLogger(__name__)
 
 STALE_BUTTON = "That checkbox is out of date. Use the checklist's latest message in the thread."
 
 
-def register(app: App, background: Executor, workflow: Workflow) -> None:
+def register(app: App, background: Executor, clicks: ClickInbox) -> None:
     @app.action(ITEM_ACTION_PATTERN)
     def item_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         ref = parse_item_block_id(action.get("block_id"))
@@ -37,12 +38,12 @@ def register(app: App, background: Executor, workflow: Workflow) -> None:
                 isinstance(option, dict) and option.get("value") == ref.item_key for option in selected
             ),
         )
-        # Stored before the ack (one short transaction, no Slack call): a click Slack saw
-        # acknowledged survives the process being killed a moment later. Slack comes after.
+        # Stored before the ack (one insert, no Slack call): a click Slack saw acknowledged
+        # survives the process being killed a moment later. The gate and Slack come after.
         try:
-            recorded = workflow.record_click(click)
+            stored = clicks.store(click)
         except Exception:
-            log.exception("storing a tick on project %s failed", ref.project_id)
+            log.exception("storing a click on project %s failed", ref.project_id)
             ack()
             run_and_reply(background, respond, lambda: UNEXPECTED, "apology")
             return
@@ -50,7 +51,7 @@ def register(app: App, background: Executor, workflow: Workflow) -> None:
         run_and_reply(
             background,
             respond,
-            lambda: workflow.catch_up_after(recorded),
-            f"tick on project {ref.project_id}",
-            busy=recorded.behind_reply,  # stored already: the repair pass brings the thread up
+            lambda: clicks.apply(stored),
+            f"click on project {ref.project_id}",
+            busy=stored.busy_reply,  # if stored, the beat applies it and brings the thread up
         )

@@ -149,7 +149,7 @@ class Playground:
 
         from bot.playground.web import make_playground_app  # the page's routes need this class
 
-        bot_app = make_wsgi_app(self.bot.app, self.engine, self._signing_secret)
+        bot_app = make_wsgi_app(self.bot.app, self.engine, self._signing_secret, requests=self.bot.requests)
         self.server = HttpServer(make_playground_app(self, bot_app), host, port)
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []

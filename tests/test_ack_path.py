@@ -1,0 +1,154 @@
+"""What keeps acks fast under load: clicks stored together (group commit), SQLite's writers
+handed their turn at once with the ack's first, and background jobs giving way to requests."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, select
+
+from bot.background import RequestsFirst
+from storage import queries
+from storage.engine import WriterTurns, make_engine
+from storage.group_commit import GroupCommit
+from storage.migrate import upgrade
+from storage.models import ReceivedClick
+from tests.support import FakeClock
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.001)
+
+
+def click(user: str) -> dict[str, object]:
+    return {
+        "project_id": 1,
+        "phase_number": 1,
+        "item_key": "narrow-task",
+        "seen_version": 1,
+        "selected": True,
+        "team_id": "T1",
+        "channel_id": "C1",
+        "user_id": user,
+        "received_at": datetime(2026, 11, 28, tzinfo=UTC),
+    }
+
+
+def test_rows_handed_in_together_are_written_in_one_transaction_each_with_its_key(
+    database_url: str,
+) -> None:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    batches: list[list[str]] = []
+    first_writing, let_first_finish = threading.Event(), threading.Event()
+
+    def write(session: Session, rows: list[dict[str, object]]) -> list[int]:
+        batches.append([str(row["user_id"]) for row in rows])
+        if len(batches) == 1:
+            first_writing.set()
+            let_first_finish.wait(timeout=10)
+        return queries.receive_clicks(session, rows)
+
+    group: GroupCommit[dict[str, object], int] = GroupCommit(engine, write, lock_wait_ms=2000)
+    keys: dict[str, int] = {}
+
+    def store(user: str) -> None:
+        keys[user] = group.store(click(user))
+
+    first = threading.Thread(target=store, args=("UFIRST",))
+    first.start()
+    assert first_writing.wait(timeout=10)
+    others = [threading.Thread(target=store, args=(f"U{n:02d}",)) for n in range(19)]
+    for thread in others:
+        thread.start()
+    wait_until(lambda: group.handed_in == 19, "the other rows were never handed in")
+    let_first_finish.set()
+    for thread in [first, *others]:
+        thread.join(timeout=10)
+
+    assert batches[0] == ["UFIRST"]
+    assert sorted(batches[1]) == [f"U{n:02d}" for n in range(19)]  # one transaction for them all
+    with Session(engine) as session:
+        stored = {c.user_id: c.id for c in session.exec(select(ReceivedClick)).all()}
+    assert keys == stored
+    engine.dispose()
+
+
+def test_every_row_of_a_failed_batch_raises_its_error(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+
+    def write(session: Session, rows: list[str]) -> list[int]:
+        session.execute(text("SELECT * FROM no_such_table"))
+        return []
+
+    group: GroupCommit[str, int] = GroupCommit(engine, write, lock_wait_ms=2000)
+    with pytest.raises(OperationalError):
+        group.store("lost")
+    assert group.handed_in == 0
+    engine.dispose()
+
+
+def test_a_writer_an_ack_waits_for_goes_before_background_writers_queued_earlier() -> None:
+    turns = WriterTurns()
+    assert turns.acquire(urgent=False, timeout_seconds=1)  # a background transaction holds it
+    order: list[str] = []
+
+    def writer(name: str, urgent: bool) -> None:
+        assert turns.acquire(urgent=urgent, timeout_seconds=10)
+        order.append(name)
+        turns.release()
+
+    background = threading.Thread(target=writer, args=("background", False))
+    background.start()
+    wait_until(lambda: turns.waiting == 1, "the background writer never queued")
+    ack = threading.Thread(target=writer, args=("ack", True))
+    ack.start()
+    wait_until(lambda: turns.waiting == 2, "the ack's writer never queued")
+    turns.release()
+    for thread in (background, ack):
+        thread.join(timeout=10)
+    assert order == ["ack", "background"]
+
+
+def test_a_writer_that_waits_past_its_limit_gives_up() -> None:
+    turns = WriterTurns()
+    assert turns.acquire(urgent=False, timeout_seconds=1)
+    assert not turns.acquire(urgent=True, timeout_seconds=0.01)
+    assert turns.waiting == 0
+
+
+def test_jobs_start_at_once_when_requests_are_quiet_and_take_turns_while_they_come() -> None:
+    clock = FakeClock()
+    turns = RequestsFirst(5, quiet_seconds=0.02, clock=lambda: clock().timestamp())
+    started: list[str] = []
+
+    def job(name: str) -> threading.Thread:
+        thread = threading.Thread(target=lambda: (turns.wait_turn(), started.append(name)))
+        thread.start()
+        return thread
+
+    job("quiet").join(timeout=5)
+    assert started == ["quiet"]
+    with turns.answering():  # a request is being answered
+        job("first while busy").join(timeout=5)  # the first start of this second
+        waiting = job("second while busy")
+        waiting.join(timeout=0.2)
+        assert waiting.is_alive() and started == ["quiet", "first while busy"]
+        clock.advance(timedelta(seconds=0.2))  # the next start
+        waiting.join(timeout=5)
+        assert started[-1] == "second while busy"
+        waiting = job("third while busy")
+        waiting.join(timeout=0.2)
+        assert waiting.is_alive()
+    clock.advance(timedelta(seconds=0.021))  # requests went quiet
+    waiting.join(timeout=5)
+    assert started[-1] == "third while busy"
