@@ -50,7 +50,7 @@ BACKGROUND_THREADS = 16
 MODAL_THREADS = 4
 # While Slack's requests are being answered, the jobs they handed on start at most this often
 # (each redraws a message or two, a few tens of milliseconds of the interpreter's time).
-BUSY_JOB_STARTS_PER_SECOND = 5
+BUSY_JOB_STARTS_PER_SECOND = 1
 VIEWS_TIMEOUT_SECONDS = 2.5
 
 

@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from types import FrameType
 
@@ -82,8 +83,9 @@ def start_background_work(bot: DistillBot, settings: Settings) -> BackgroundSche
         bot.nudges,
         settings.nudge_poll_seconds,
         bot.governance.expire_waivers,
-        bot.clicks.apply_left_waiting,  # before the repair pass, which then shows them
-        bot.workflow.slack_sync.repair,
+        # Applied before the repair pass, which then shows them; both give way to acks.
+        partial(bot.clicks.apply_left_waiting, wait_turn=bot.requests.wait_turn),
+        partial(bot.workflow.slack_sync.repair, wait_turn=bot.requests.wait_turn),
     )
 
 

@@ -10,6 +10,7 @@ took (a full pool, a restart) are applied by the scheduler's beat.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -132,12 +133,14 @@ class ClickInbox:
                 answer = queries.click_reply(session, answer_for)[1]
         return project is not None, answer
 
-    def apply_left_waiting(self) -> int:
+    def apply_left_waiting(self, *, wait_turn: Callable[[], None] = lambda: None) -> int:
         """The beat: apply the clicks no worker applied (a full pool, a restart), and forget
-        the replies of clicks applied long ago. Returns how many projects it went through."""
+        the replies of clicks applied long ago. Returns how many projects it went through.
+        `wait_turn` before each project: acks go first (RequestsFirst)."""
         with session_scope(self.engine, read_only=True) as session:
             project_ids = queries.projects_with_waiting_clicks(session, limit=WAITING_CLICKS_PER_BEAT)
         for project_id in project_ids:
+            wait_turn()
             try:
                 self.apply_waiting(project_id)
             except OperationalError:

@@ -77,14 +77,21 @@ def make_wsgi_app(
 
 
 def _as_bolt_reads_it(body: bytes, environ: dict[str, Any]) -> bytes:
-    """A slash command's form body, handed to Bolt as the same fields in JSON.
+    """A form body handed to Bolt as JSON: a slash command's fields, an interaction's payload.
 
     Bolt decides a form body is an interaction when the text "payload" occurs anywhere in it,
     then finds no `payload` field and drops every field: `/distill start payload parser`, or any
-    command from a channel named #payload-team, reached no listener. Interactions (a `payload`
-    field) and anything that is not a form go to Bolt unchanged."""
+    command from a channel named #payload-team, reached no listener. An interaction's payload
+    is decoded here once, quickly (`percent_decoded`); anything else goes to Bolt unchanged."""
     if environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower() != "application/x-www-form-urlencoded":
         return body
+    if body.startswith(b"payload=") and b"&" not in body:  # an interaction, as Slack sends it
+        payload = percent_decoded(body[len(b"payload=") :])
+        if payload is None:
+            return body  # not well-formed: Bolt's own reading decides
+        # The payload's JSON, which Bolt would decode from the field: decoded here once, fast.
+        environ["CONTENT_TYPE"] = "application/json"
+        return payload
     try:
         fields = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
     except UnicodeDecodeError:
@@ -93,6 +100,19 @@ def _as_bolt_reads_it(body: bytes, environ: dict[str, Any]) -> bytes:
         return body
     environ["CONTENT_TYPE"] = "application/json"
     return json.dumps(fields).encode("utf-8")
+
+
+def percent_decoded(encoded: bytes) -> bytes | None:
+    """A form field's value decoded ("+" is a space, "%XX" a byte), or None if malformed.
+
+    urllib's unquote loops in Python over every escape, and a click's payload (the whole
+    message, as Slack sends it) has thousands: rewritten as "\\xXX", Python's C codec decodes
+    them at once (a literal backslash is doubled first, so it stays one)."""
+    escaped = encoded.replace(b"+", b" ").replace(b"\\", b"\\\\").replace(b"%", b"\\x")
+    try:
+        return escaped.decode("unicode_escape").encode("latin-1")
+    except UnicodeDecodeError:
+        return None
 
 
 def _signed_by_slack(verifier: SignatureVerifier, body: bytes, environ: dict[str, Any]) -> bool:

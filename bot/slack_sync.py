@@ -285,11 +285,14 @@ class SlackSync:
         if released:
             log.info("released %s redraw claim(s) left by an earlier run", released)
 
-    def repair(self, budget_seconds: float = REPAIR_SECONDS) -> int:
+    def repair(
+        self, budget_seconds: float = REPAIR_SECONDS, *, wait_turn: Callable[[], None] = lambda: None
+    ) -> int:
         """One pass of the scheduler's beat: sync the projects whose messages Slack does not
         show as stored (a restart, a Slack outage, clicks past a full background pool), batch
         by batch, each at most once, for at most `budget_seconds`; the next pass takes up where
-        this one stopped. One indexed query when nothing is behind. Returns how many it synced."""
+        this one stopped. One indexed query when nothing is behind. Returns how many it synced.
+        `wait_turn` before each project: acks go first (RequestsFirst)."""
         deadline = time.monotonic() + budget_seconds
         start = after = self._repair_after
         wrapped, synced = False, 0
@@ -305,6 +308,7 @@ class SlackSync:
                 after, wrapped = 0, True  # from the first project up to where this pass began
                 continue
             for project_id in project_ids:
+                wait_turn()
                 outages = self._outages
                 try:
                     self.sync(project_id)

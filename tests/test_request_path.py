@@ -7,10 +7,13 @@ import time
 import urllib.parse
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlmodel import Session, select
 
 from bot.fake_slack import FakeSlack
 from bot.listeners.common import UNEXPECTED
+from bot.server import percent_decoded
 from storage.models import Project
 from tests.conftest import PROJECT_CHANNEL
 from tests.support import RunningBot, command_payload, http
@@ -148,3 +151,18 @@ def test_a_failure_inside_the_bot_is_a_short_apology_not_a_500(
     [apology] = [response.body["text"] for response in fake_slack.responses]
     assert apology == UNEXPECTED
     assert "Traceback" not in apology and "project" not in apology
+
+
+@given(st.text())
+def test_an_interactions_payload_is_decoded_as_urllib_decodes_it(text: str) -> None:
+    """The fast decoding of a click's payload gives what urllib's gives, for any text Slack
+    could encode (quotes, backslashes, plus signs, percent signs, any Unicode)."""
+    encoded = urllib.parse.quote_plus(text).encode()
+    assert percent_decoded(encoded) == text.encode("utf-8")
+
+
+@given(st.binary())
+def test_a_malformed_field_is_refused_or_read_as_urllib_reads_it(raw: bytes) -> None:
+    decoded = percent_decoded(raw)
+    if decoded is not None:
+        assert decoded == urllib.parse.unquote_to_bytes(raw.replace(b"+", b" "))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
@@ -19,6 +21,29 @@ UNEXPECTED = "Something went wrong on my side and nothing was changed. Please tr
 # request, and a slow response_url must never delay that answer. When even these are all
 # taken, the reply is dropped (and logged): the bot is overloaded, and the ack still goes.
 _BUSY_REPLIES = BoundedExecutor(ThreadPoolExecutor(max_workers=2, thread_name_prefix="busy-reply"), 100)
+
+
+class _Refusals:
+    """Jobs a full pool refused, logged at most once every `every_seconds` with their count:
+    a burst past the pool would otherwise write a line for every click, while it is busiest."""
+
+    def __init__(self, every_seconds: float) -> None:
+        self._every = every_seconds
+        self._lock = threading.Lock()
+        self._count = 0
+        self._logged_at = float("-inf")
+
+    def refused(self, what: str) -> None:
+        with self._lock:
+            self._count += 1
+            now = time.monotonic()
+            if now - self._logged_at < self._every:
+                return
+            count, self._count, self._logged_at = self._count, 0, now
+        log.warning("background pool full: %s refused (%s refused since the last warning)", what, count)
+
+
+_POOL_FULL = _Refusals(every_seconds=10)
 
 
 def origin(body: dict[str, Any]) -> tuple[str, str, str]:
@@ -41,12 +66,12 @@ def run_and_reply(
     """Hand the work to the background pool, after ack(); its answer, or a short apology, goes
     to the user alone. Bolt waits for ack() on its own listener pool: slow Slack calls kept
     there would leave later requests waiting for a free thread before they can even ack.
-    When the pool is full the work is not done, and the user is told `busy` (what is true
-    then: for a tick stored before the ack, that it is saved)."""
+    When the pool is full the work is not done, and the user is told `busy`, if anything
+    (a click stored before its ack is applied by the scheduler's beat: nothing to say)."""
     try:
         background.submit(_replying(respond, work, what))
     except Busy:  # rather than queue without end
-        log.warning("background pool full: %s refused", what)
+        _POOL_FULL.refused(what)
         if busy:
             _reply_aside(respond, busy)
 
@@ -59,7 +84,7 @@ def ack_and_run(
     try:
         background.submit(_replying(respond, work, what))
     except Busy:
-        log.warning("background pool full: %s refused", what)
+        _POOL_FULL.refused(what)
         ack(text=BUSY, response_type="ephemeral")
         return
     ack()

@@ -47,7 +47,7 @@ def _run(service: NudgeService, also: tuple[Callable[[], object], ...]) -> None:
         try:
             job()
         except Exception:
-            log.exception("periodic %s failed; the next pass retries", getattr(job, "__name__", "job"))
+            log.exception("periodic %s failed; the next pass retries", _name_of(job))
     try:
         sent = service.run_due()
     except Exception:
@@ -55,3 +55,8 @@ def _run(service: NudgeService, also: tuple[Callable[[], object], ...]) -> None:
         return
     if sent:
         log.info("sent %d nudge(s)", sent)
+
+
+def _name_of(job: Callable[[], object]) -> str:
+    named = getattr(job, "func", job)  # a functools.partial names its function
+    return str(getattr(named, "__name__", "job"))
