@@ -10,6 +10,7 @@ took (a full pool, a restart) are applied by the scheduler's beat.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,7 +21,7 @@ from sqlmodel import Session
 
 from bot.core.clock import Clock
 from bot.rendering.ids import ItemRef
-from bot.slack_sync import saved_but_behind
+from bot.slack_sync import REPAIR_SECONDS, saved_but_behind
 from bot.workflow import ItemClick, Workflow
 from storage import queries
 from storage.engine import session_scope
@@ -61,6 +62,8 @@ class StoredClick:
 
 
 class ClickInbox:
+    """Checkbox clicks, from the ack that stores them to the gate that applies them."""
+
     def __init__(self, engine: Engine, workflow: Workflow, clock: Clock) -> None:
         self.engine = engine
         self.workflow = workflow
@@ -133,21 +136,29 @@ class ClickInbox:
                 answer = queries.click_reply(session, answer_for)[1]
         return project is not None, answer
 
-    def apply_left_waiting(self, *, wait_turn: Callable[[], None] = lambda: None) -> int:
-        """The beat: apply the clicks no worker applied (a full pool, a restart), and forget
-        the replies of clicks applied long ago. Returns how many projects it went through.
-        `wait_turn` before each project: acks go first (RequestsFirst)."""
+    def apply_left_waiting(
+        self, budget_seconds: float = REPAIR_SECONDS, *, wait_turn: Callable[[], None] = lambda: None
+    ) -> int:
+        """The beat: apply the clicks no worker applied (a full pool, a restart), for at most
+        `budget_seconds` (the next beat goes on), and forget the replies of clicks applied long
+        ago. `wait_turn` before each project: acks go first (RequestsFirst). Returns how many
+        projects it went through."""
+        deadline = time.monotonic() + budget_seconds
         with session_scope(self.engine, read_only=True) as session:
             project_ids = queries.projects_with_waiting_clicks(session, limit=WAITING_CLICKS_PER_BEAT)
+        applied = 0
         for project_id in project_ids:
             wait_turn()
+            if time.monotonic() >= deadline:
+                break
             try:
                 self.apply_waiting(project_id)
             except OperationalError:
                 log.warning("applying project %s's waiting clicks failed; the next beat retries", project_id)
+            applied += 1
         with session_scope(self.engine) as session:
             queries.forget_applied_clicks(session, applied_before=self.clock() - APPLIED_CLICKS_KEPT)
-        return len(project_ids)
+        return applied
 
     def _apply_received(
         self, session: Session, project: Project | None, received: ReceivedClick
