@@ -40,7 +40,16 @@ from bot.nudges.timing import parse_working_days, parse_working_hours
 from storage import queries
 from storage.engine import make_engine, session_scope
 from storage.migrate import upgrade
-from storage.models import MessageKind, Nudge, NudgeStatus, PostedMessage, Project, ProjectStatus, Tick
+from storage.models import (
+    MessageKind,
+    Nudge,
+    NudgeStatus,
+    PostedMessage,
+    Project,
+    ProjectStatus,
+    ReceivedClick,
+    Tick,
+)
 from tests.checklist_flow import parent_of, phase_messages
 from tests.processes import BotProcess, bot_environment, free_port, wait_for
 from tests.support import TEAM, HttpResult, create_postgres_database, drop_postgres_database
@@ -108,6 +117,19 @@ def stored_ticks(url: str) -> set[tuple[str, str]]:
         ticks = {(projects[t.project_id], t.item_key) for t in session.exec(select(Tick)).all()}
     engine.dispose()
     return ticks
+
+
+def stored_clicks(url: str) -> set[tuple[str, str]]:
+    """Ticking clicks as stored before their acks (the gate applies them after)."""
+    engine = make_engine(url)
+    with Session(engine) as session:
+        projects = {p.id: p.channel_id for p in session.exec(select(Project)).all()}
+        clicks = {
+            (projects[c.project_id], c.item_key)
+            for c in session.exec(select(ReceivedClick).where(ReceivedClick.selected)).all()
+        }
+    engine.dispose()
+    return clicks
 
 
 def lagging_messages(url: str) -> int:
@@ -188,7 +210,7 @@ def kill_ticks(args: argparse.Namespace) -> None:
             with ThreadPoolExecutor(8) as pool:
                 list(pool.map(send, clicks))
             first.process.wait(timeout=10)
-            at_kill = stored_ticks(url)
+            at_kill = stored_clicks(url)
 
             second = BotProcess({**env, "PORT": str(free_port())}, folder, folder / "second.log", fake)
             second.wait_healthy()
