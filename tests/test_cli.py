@@ -99,7 +99,11 @@ def test_a_restarted_bot_keeps_every_tick(
         )
         shown = fake_slack.message(PROJECT_CHANNEL, phase_one["ts"])
         assert all(is_ticked(shown, key) for key in ticked)
-        assert "4/32 items" in parent_of(fake_slack, PROJECT_CHANNEL)["blocks"][1]["text"]["text"]
+        # The parent is redrawn after the phase message, by the same job: wait for it too.
+        wait_for(
+            lambda: "4/32 items" in parent_of(fake_slack, PROJECT_CHANNEL)["blocks"][1]["text"]["text"],
+            what="the parent at 4/32",
+        )
         assert len(replies_of(fake_slack, PROJECT_CHANNEL)) == 1
     finally:
         second.stop()
