@@ -45,13 +45,10 @@ from storage.models import (
     Nudge,
     NudgeStatus,
     PostedMessage,
-    Project,
     ProjectStatus,
-    ReceivedClick,
-    Tick,
 )
 from tests.checklist_flow import parent_of, phase_messages
-from tests.processes import BotProcess, bot_environment, free_port, wait_for
+from tests.processes import BotProcess, bot_environment, free_port, stored_clicks, stored_ticks, wait_for
 from tests.support import TEAM, HttpResult, create_postgres_database, drop_postgres_database
 
 TEMPLATE = load_template()
@@ -108,28 +105,6 @@ def posted_phases(fake: FakeSlack, channel: str) -> Counter[int]:
         if match:
             counts[int(match.group(1))] += 1
     return counts
-
-
-def stored_ticks(url: str) -> set[tuple[str, str]]:
-    engine = make_engine(url)
-    with Session(engine) as session:
-        projects = {p.id: p.channel_id for p in session.exec(select(Project)).all()}
-        ticks = {(projects[t.project_id], t.item_key) for t in session.exec(select(Tick)).all()}
-    engine.dispose()
-    return ticks
-
-
-def stored_clicks(url: str) -> set[tuple[str, str]]:
-    """Ticking clicks as stored before their acks (the gate applies them after)."""
-    engine = make_engine(url)
-    with Session(engine) as session:
-        projects = {p.id: p.channel_id for p in session.exec(select(Project)).all()}
-        clicks = {
-            (projects[c.project_id], c.item_key)
-            for c in session.exec(select(ReceivedClick).where(ReceivedClick.selected)).all()
-        }
-    engine.dispose()
-    return clicks
 
 
 def lagging_messages(url: str) -> int:

@@ -12,7 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sqlmodel import Session, select
+from sqlmodel.sql.expression import SelectOfScalar
+
 from bot.fake_slack import FakeSlack
+from storage.engine import make_engine
+from storage.models import Project, ReceivedClick, Tick
 from tests.support import BOT_TOKEN, SIGNING_SECRET, SlackSender, http
 
 
@@ -103,3 +108,22 @@ class BotProcess:
                 self.process.wait(timeout=10)
         self._log.close()
         return self.process.returncode
+
+
+def stored_ticks(url: str) -> set[tuple[str, str]]:
+    """(channel, item) of every tick a bot process's database holds."""
+    return _by_channel(url, select(Tick))
+
+
+def stored_clicks(url: str) -> set[tuple[str, str]]:
+    """(channel, item) of every ticking click received: stored before its ack, applied after."""
+    return _by_channel(url, select(ReceivedClick).where(ReceivedClick.selected))
+
+
+def _by_channel(url: str, rows: SelectOfScalar[Tick] | SelectOfScalar[ReceivedClick]) -> set[tuple[str, str]]:
+    engine = make_engine(url)
+    with Session(engine) as session:
+        channels = {p.id: p.channel_id for p in session.exec(select(Project)).all()}
+        found = {(channels[row.project_id], row.item_key) for row in session.exec(rows).all()}
+    engine.dispose()
+    return found

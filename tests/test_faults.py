@@ -11,40 +11,14 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from sqlmodel import Session, select
-
 from bot.clicks import DATABASE_BUSY
 from bot.fake_slack import FakeSlack
-from storage.engine import make_engine
-from storage.models import Project, ReceivedClick, Tick
 from tests.checklist_flow import TEMPLATE, phase_messages
 from tests.conftest import PROJECT_CHANNEL
-from tests.processes import BotProcess, bot_environment, free_port, wait_for
+from tests.processes import BotProcess, bot_environment, free_port, stored_clicks, stored_ticks, wait_for
 from tests.support import RunningBot
 
 PHASE_ONE = [item.key for item in TEMPLATE.phase(1).items]
-
-
-def _stored_ticks(url: str) -> set[tuple[str, str]]:
-    engine = make_engine(url)
-    with Session(engine) as session:
-        channels = {p.id: p.channel_id for p in session.exec(select(Project)).all()}
-        ticks = {(channels[t.project_id], t.item_key) for t in session.exec(select(Tick)).all()}
-    engine.dispose()
-    return ticks
-
-
-def _stored_clicks(url: str) -> set[tuple[str, str]]:
-    """Ticking clicks as received (stored before their ack, applied after it)."""
-    engine = make_engine(url)
-    with Session(engine) as session:
-        channels = {p.id: p.channel_id for p in session.exec(select(Project)).all()}
-        clicks = {
-            (channels[c.project_id], c.item_key)
-            for c in session.exec(select(ReceivedClick).where(ReceivedClick.selected)).all()
-        }
-    engine.dispose()
-    return clicks
 
 
 def _phase_headers(fake: FakeSlack, channel: str) -> Counter[str]:
@@ -89,7 +63,7 @@ def test_a_sigkill_mid_burst_loses_no_acknowledged_tick_and_posts_no_phase_twice
         list(pool.map(send, clicks))
     first.process.wait(timeout=10)
     assert len(acknowledged) >= len(clicks) // 2
-    assert acknowledged <= _stored_clicks(sqlite_url), "an acknowledged tick was lost"
+    assert acknowledged <= stored_clicks(sqlite_url), "an acknowledged tick was lost"
 
     second = BotProcess({**env, "PORT": str(free_port())}, tmp_path, tmp_path / "second.log", fake_slack)
     try:
@@ -98,7 +72,7 @@ def test_a_sigkill_mid_burst_loses_no_acknowledged_tick_and_posts_no_phase_twice
             assert click(second, target) == 200
         wait_for(
             lambda: (
-                _stored_ticks(sqlite_url) >= set(clicks)
+                stored_ticks(sqlite_url) >= set(clicks)
                 and all(_phase_headers(fake_slack, c)["Phase 2 of 7"] for c in channels)
             ),
             timeout=60,
@@ -134,9 +108,9 @@ def test_a_locked_sqlite_file_gets_a_clear_try_again_and_the_bot_goes_on(
         other_writer.close()
     assert result.status == 200  # acknowledged: within the 3 seconds, since the bot waits 2 at most
     assert fake_slack.responses[-1].body["text"] == DATABASE_BUSY
-    assert _stored_ticks(sqlite_url) == set()
+    assert stored_ticks(sqlite_url) == set()
 
     # The lock is gone: the same process stores the click made again.
     assert bot.slack.click(PROJECT_CHANNEL, phase_one["ts"], PHASE_ONE[0], selected=True).status == 200
     bot.settle()
-    assert _stored_ticks(sqlite_url) == {(PROJECT_CHANNEL, PHASE_ONE[0])}
+    assert stored_ticks(sqlite_url) == {(PROJECT_CHANNEL, PHASE_ONE[0])}
