@@ -21,18 +21,19 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to `revision`; safe to run from several processes at once."""
+    """Bring the schema to `revision`; safe to run from several processes at once.
+
+    Every migration runs in one transaction that first takes a database-wide lock, so replicas
+    starting together take turns: each reads the version only once the one before has committed.
+    (Alembic alone would read the version and commit each SQLite migration on its own, letting
+    two replicas both add the same column.)"""
     config = alembic_config(engine)
-    if engine.dialect.name != "postgresql":
-        # SQLite: BEGIN IMMEDIATE in the migration's transaction already serialises writers.
-        command.upgrade(config, revision)
-        return
     with engine.connect() as connection:
-        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
-        try:
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
-            connection.commit()
-        finally:
-            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK_KEY})
-            connection.commit()
+        if engine.dialect.name == "postgresql":
+            # Transaction-scoped: released by the commit (or the rollback) below.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+        else:
+            connection.begin()  # BEGIN IMMEDIATE (storage.engine): SQLite's write lock, held until commit
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+        connection.commit()

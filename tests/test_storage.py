@@ -13,7 +13,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, select
 
@@ -65,6 +65,20 @@ def test_replicas_migrating_at_once_and_again_is_harmless(database_url: str, tmp
         head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
         assert MigrationContext.configure(connection).get_current_heads() == (head,)
     engine.dispose()
+
+
+def test_migrating_is_one_transaction_from_reading_the_version_to_the_last_migration(
+    database_url: str,
+) -> None:
+    # Replicas take turns only if nothing commits (so releasing the lock) between reading the
+    # version and applying the last migration; otherwise two replicas can both apply the same one.
+    engine = make_engine(database_url)
+    transactions: list[str] = []
+    event.listen(engine, "begin", lambda _connection: transactions.append("begin"))
+    upgrade(engine)
+    upgrade(engine)  # and again, with nothing left to do
+    engine.dispose()
+    assert transactions == ["begin", "begin"]
 
 
 def test_one_open_project_per_channel(engine: Engine) -> None:

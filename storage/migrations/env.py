@@ -1,4 +1,4 @@
-"""Alembic environment: runs with the engine (or connection) handed over by storage.migrate."""
+"""Alembic environment: runs on the connection storage.migrate hands over, inside its transaction."""
 
 from __future__ import annotations
 
@@ -22,10 +22,4 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
         context.run_migrations()
 
 
-connection = config.attributes.get("connection")
-if connection is not None:
-    _run(connection)
-else:
-    with config.attributes["engine"].connect() as new_connection:
-        _run(new_connection)
-        new_connection.commit()
+_run(config.attributes["connection"])
