@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, text, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
@@ -592,26 +593,71 @@ def lock_due_schedules(session: Session, *, now: datetime, limit: int) -> list[D
 def store_next_due(session: Session, changes: list[dict[str, object]]) -> None:
     """Record where many schedules now count from and when each falls due next: one UPDATE by
     primary key for the batch (`id`, `anchor_at`, `delay_days`, `next_due_at` per schedule)."""
-    if changes:
-        table = _table(Schedule)  # Core, not the ORM: no per-row bookkeeping for thousands of rows
-        session.execute(
-            update(table)
-            .where(table.c.id == bindparam("schedule_id"))
-            .values(
-                anchor_at=bindparam("new_anchor_at"),
-                delay_days=bindparam("new_delay_days"),
-                next_due_at=bindparam("new_next_due_at"),
-            ),
-            [
-                {
-                    "schedule_id": change["id"],
-                    "new_anchor_at": change["anchor_at"],
-                    "new_delay_days": change["delay_days"],
-                    "new_next_due_at": change["next_due_at"],
-                }
-                for change in changes
-            ],
-        )
+    if not changes:
+        return
+    if _on_postgresql(session):
+        session.execute(_PG_STORE_NEXT_DUE, _json_rows(changes))
+        return
+    table = _table(Schedule)  # Core, not the ORM: no per-row bookkeeping for thousands of rows
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("schedule_id"))
+        .values(
+            anchor_at=bindparam("new_anchor_at"),
+            delay_days=bindparam("new_delay_days"),
+            next_due_at=bindparam("new_next_due_at"),
+        ),
+        [
+            {
+                "schedule_id": change["id"],
+                "new_anchor_at": change["anchor_at"],
+                "new_delay_days": change["delay_days"],
+                "new_next_due_at": change["next_due_at"],
+            }
+            for change in changes
+        ],
+    )
+
+
+# PostgreSQL runs a many-row executemany as one statement per row. Planning writes thousands
+# of rows at once, so there the rows go as one JSON array that the server unpacks: one
+# statement, a third of the time.
+_PG_STORE_NEXT_DUE = text(
+    """
+    UPDATE schedule
+    SET anchor_at = given.anchor_at, delay_days = given.delay_days, next_due_at = given.next_due_at
+    FROM json_to_recordset(CAST(:rows AS json))
+        AS given(id integer, anchor_at timestamptz, delay_days integer, next_due_at timestamptz)
+    WHERE schedule.id = given.id
+    """
+)
+_PG_ADD_NUDGES = text(
+    """
+    INSERT INTO nudge (project_id, kind, due_at, status, next_attempt_at, skip_reason, attempts)
+    SELECT project_id, kind, due_at, status, next_attempt_at, skip_reason, attempts
+    FROM json_to_recordset(CAST(:rows AS json))
+        AS given(project_id integer, kind varchar, due_at timestamptz, status varchar,
+                 next_attempt_at timestamptz, skip_reason varchar, attempts integer)
+    """
+)
+
+
+def _on_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _json_rows(rows: list[dict[str, object]]) -> dict[str, str]:
+    """Rows as the one JSON parameter of the statements above; datetimes as ISO 8601 with
+    their offset (a naive one would be read in the server's zone, so it is refused)."""
+
+    def plain(value: object) -> object:
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                raise ValueError("naive datetime: store aware UTC datetimes only")
+            return value.isoformat()
+        raise TypeError(f"cannot store {type(value).__name__} as JSON")
+
+    return {"rows": json.dumps(rows, default=plain)}
 
 
 def nudge_row(
@@ -637,7 +683,11 @@ def nudge_row(
 
 def add_nudges(session: Session, rows: list[dict[str, object]]) -> None:
     """Insert many nudges in one statement (planning thousands that fall due at once)."""
-    if rows:
+    if not rows:
+        return
+    if _on_postgresql(session):
+        session.execute(_PG_ADD_NUDGES, _json_rows(rows))
+    else:
         session.execute(insert(_table(Nudge)), rows)  # Core: no ORM bookkeeping per row
 
 
@@ -676,7 +726,7 @@ def claim_nudges(
     """Lease nudges ready to send, and those whose sender's lease ran out, skipping rows other
     replicas hold; one UPDATE for the batch. Only one project's, when `project_id` is given.
     Returns their ids."""
-    statement = (
+    ready = (
         select(Nudge.id)
         .join(Project, col(Project.id) == col(Nudge.project_id))
         .where(
@@ -691,20 +741,21 @@ def claim_nudges(
         .with_for_update(skip_locked=True, of=Nudge)  # type: ignore[arg-type]
     )
     if project_id is not None:
-        statement = statement.where(col(Nudge.project_id) == project_id)
-    ids = [nudge_id for nudge_id in session.exec(statement).all() if nudge_id is not None]
-    if ids:
-        session.execute(
-            update(Nudge)
-            .where(col(Nudge.id).in_(ids))
-            .values(
-                status=NudgeStatus.SENDING,
-                lease_token=token,
-                lease_until=until,
-                attempts=col(Nudge.attempts) + 1,
-            )
+        ready = ready.where(col(Nudge.project_id) == project_id)
+    # One statement: choosing and leasing together saves a round trip and a thousand parameters.
+    claimed = session.execute(
+        update(Nudge)
+        .where(col(Nudge.id).in_(ready.scalar_subquery()))
+        .values(
+            status=NudgeStatus.SENDING,
+            lease_token=token,
+            lease_until=until,
+            attempts=col(Nudge.attempts) + 1,
         )
-    return ids
+        .returning(col(Nudge.id), col(Nudge.next_attempt_at))
+        .execution_options(synchronize_session=False)
+    ).all()
+    return [nudge_id for nudge_id, _ in sorted(claimed, key=lambda row: (row[1], row[0]))]
 
 
 def get_nudge(session: Session, nudge_id: int, *, for_update: bool = False) -> Nudge | None:

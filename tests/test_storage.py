@@ -15,12 +15,12 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel, col, select
 
 from storage import queries
 from storage.engine import make_engine, session_scope, waiting_at_most
 from storage.migrate import alembic_config, upgrade
-from storage.models import MessageKind, PostedMessage, Project, Tick
+from storage.models import MessageKind, Nudge, PostedMessage, Project, Schedule, Tick
 from tests.processes import bot_environment, run_cli
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -120,6 +120,59 @@ def test_times_go_in_and_come_out_as_aware_utc(engine: Engine) -> None:
     with pytest.raises(Exception, match="naive"), session_scope(engine) as session:
         _project(session, channel="C9").started_at = datetime(2026, 1, 1)
         session.flush()
+
+
+def test_planning_writes_nudges_and_next_due_times_as_given(engine: Engine) -> None:
+    # Planning writes thousands of rows in one statement (PostgreSQL: one JSON parameter),
+    # so every kind of value must come back as it went in: None, quotes, other zones.
+    paris = timezone(timedelta(hours=1))
+    later = datetime(2026, 12, 3, 10, 30, tzinfo=paris)
+    reason = 'superseded: "a later one" fell due, l\'été \\ ✅'
+    with session_scope(engine) as session:
+        project = _project(session)
+        schedule = Schedule(project_id=project.id or 0, kind="drift", every_days=7)
+        session.add(schedule)
+        session.flush()
+        queries.add_nudges(
+            session,
+            [
+                queries.nudge_row(
+                    project.id or 0,
+                    kind="drift",
+                    due_at=NOW,
+                    status="skipped",
+                    next_attempt_at=NOW,
+                    skip_reason=reason,
+                ),
+                queries.nudge_row(
+                    project.id or 0, kind="drift", due_at=later, status="pending", next_attempt_at=later
+                ),
+            ],
+        )
+        queries.store_next_due(
+            session, [{"id": schedule.id, "anchor_at": later, "delay_days": 3, "next_due_at": later}]
+        )
+    with session_scope(engine, read_only=True) as session:
+        nudges = session.exec(select(Nudge).order_by(col(Nudge.due_at))).all()
+        stored = session.get(Schedule, schedule.id)
+    assert [(n.due_at, n.status, n.next_attempt_at, n.skip_reason, n.attempts) for n in nudges] == [
+        (NOW, "skipped", NOW, reason, 0),
+        (later, "pending", later, None, 0),
+    ]
+    assert stored is not None
+    assert (stored.anchor_at, stored.delay_days, stored.next_due_at) == (later, 3, later)
+    with pytest.raises(Exception, match="naive"), session_scope(engine) as session:
+        queries.store_next_due(
+            session,
+            [
+                {
+                    "id": schedule.id,
+                    "anchor_at": None,
+                    "delay_days": None,
+                    "next_due_at": later.replace(tzinfo=None),
+                }
+            ],
+        )
 
 
 def test_only_one_worker_claims_a_message(engine: Engine) -> None:
