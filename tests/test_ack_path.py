@@ -4,8 +4,6 @@ handed their turn at once with the ack's first, and background jobs giving way t
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,14 +17,8 @@ from storage.engine import WriterTurns, make_engine
 from storage.group_commit import GroupCommit
 from storage.migrate import upgrade
 from storage.models import ReceivedClick
+from tests.processes import wait_for
 from tests.support import FakeClock
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 10
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.001)
 
 
 def click(user: str) -> dict[str, object]:
@@ -70,7 +62,7 @@ def test_rows_handed_in_together_are_written_in_one_transaction_each_with_its_ke
     others = [threading.Thread(target=store, args=(f"U{n:02d}",)) for n in range(19)]
     for thread in others:
         thread.start()
-    wait_until(lambda: group.handed_in == 19, "the other rows were never handed in")
+    wait_for(lambda: group.handed_in == 19, timeout=10, what="the other rows to be handed in")
     let_first_finish.set()
     for thread in [first, *others]:
         thread.join(timeout=10)
@@ -109,10 +101,10 @@ def test_a_writer_an_ack_waits_for_goes_before_background_writers_queued_earlier
 
     background = threading.Thread(target=writer, args=("background", False))
     background.start()
-    wait_until(lambda: turns.waiting == 1, "the background writer never queued")
+    wait_for(lambda: turns.waiting == 1, timeout=10, what="the background writer to queue")
     ack = threading.Thread(target=writer, args=("ack", True))
     ack.start()
-    wait_until(lambda: turns.waiting == 2, "the ack's writer never queued")
+    wait_for(lambda: turns.waiting == 2, timeout=10, what="the ack's writer to queue")
     turns.release()
     for thread in (background, ack):
         thread.join(timeout=10)

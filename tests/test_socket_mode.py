@@ -45,6 +45,10 @@ def test_start_and_tick_over_socket_mode(tmp_path: Path, fake_slack: FakeSlack) 
         wait_for(
             lambda: is_ticked(fake_slack.message(PROJECT_CHANNEL, phase_one["ts"]), item), what="the tick"
         )
-        assert "1/32 items" in block_text(parent_of(fake_slack, PROJECT_CHANNEL))
+        # The same job redraws the parent just after the phase message: wait for it too.
+        wait_for(
+            lambda: "1/32 items" in block_text(parent_of(fake_slack, PROJECT_CHANNEL)),
+            what="the parent's count",
+        )
     finally:
         bot.stop()
