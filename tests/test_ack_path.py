@@ -4,6 +4,7 @@ handed their turn at once with the ack's first, and background jobs giving way t
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -72,6 +73,47 @@ def test_rows_handed_in_together_are_written_in_one_transaction_each_with_its_ke
     with Session(engine) as session:
         stored = {c.user_id: c.id for c in session.exec(select(ReceivedClick)).all()}
     assert keys == stored
+    engine.dispose()
+
+
+def test_rows_past_a_batchs_limit_go_in_the_next_batches_each_to_its_own_thread(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    batches: list[list[str]] = []
+    first_writing, let_first_finish = threading.Event(), threading.Event()
+
+    def write(session: Session, rows: list[dict[str, object]]) -> list[int]:
+        batches.append([str(row["user_id"]) for row in rows])
+        if len(batches) == 1:
+            first_writing.set()
+            let_first_finish.wait(timeout=10)
+        return queries.receive_clicks(session, rows)
+
+    group: GroupCommit[dict[str, object], int] = GroupCommit(engine, write, lock_wait_ms=2000, max_rows=4)
+    keys: dict[str, int] = {}
+
+    def store(user: str) -> None:
+        keys[user] = group.store(click(user))
+
+    # Daemon threads: a thread left waiting fails the test instead of hanging it.
+    first = threading.Thread(target=store, args=("UFIRST",), daemon=True)
+    first.start()
+    assert first_writing.wait(timeout=10)
+    others = [threading.Thread(target=store, args=(f"U{n:02d}",), daemon=True) for n in range(18)]
+    for thread in others:
+        thread.start()
+    wait_for(lambda: group.handed_in == 18, timeout=10, what="the other rows to be handed in")
+    let_first_finish.set()
+    deadline = time.monotonic() + 10
+    for thread in [first, *others]:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+    # Whoever writes takes the next four, in the order they came; nobody is left waiting.
+    assert [len(batch) for batch in batches] == [1, 4, 4, 4, 4, 2]
+    assert sorted(user for batch in batches[1:] for user in batch) == [f"U{n:02d}" for n in range(18)]
+    with Session(engine) as session:
+        stored = {c.user_id: c.id for c in session.exec(select(ReceivedClick)).all()}
+    assert keys == stored and len(stored) == 19
     engine.dispose()
 
 
