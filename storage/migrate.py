@@ -13,10 +13,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK_KEY = 7_301_846_522
 
 
-def alembic_config(engine: Engine) -> Config:
+def alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["engine"] = engine
     return config
 
 
@@ -27,7 +26,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     starting together take turns: each reads the version only once the one before has committed.
     (Alembic alone would read the version and commit each SQLite migration on its own, letting
     two replicas both add the same column.)"""
-    config = alembic_config(engine)
+    config = alembic_config()
     with engine.connect() as connection:
         if engine.dialect.name == "postgresql":
             # Transaction-scoped: released by the commit (or the rollback) below.

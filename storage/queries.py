@@ -32,6 +32,7 @@ from storage.models import (
     TickEvent,
     Waiver,
 )
+from storage.types import UTCDateTime
 
 # --- projects -------------------------------------------------------------------------------
 
@@ -596,7 +597,7 @@ def store_next_due(session: Session, changes: list[dict[str, object]]) -> None:
     if not changes:
         return
     if _on_postgresql(session):
-        session.execute(_PG_STORE_NEXT_DUE, _json_rows(changes))
+        session.execute(_PG_STORE_NEXT_DUE, _json_rows(session, changes))
         return
     table = _table(Schedule)  # Core, not the ORM: no per-row bookkeeping for thousands of rows
     session.execute(
@@ -646,18 +647,20 @@ def _on_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _json_rows(rows: list[dict[str, object]]) -> dict[str, str]:
-    """Rows as the one JSON parameter of the statements above; datetimes as ISO 8601 with
-    their offset (a naive one would be read in the server's zone, so it is refused)."""
+def _json_rows(session: Session, rows: list[dict[str, object]]) -> dict[str, str]:
+    """Rows as the one JSON parameter of the statements above; datetimes as ISO 8601, checked
+    and made UTC by the columns' own type (a naive one is refused, as in any other write)."""
+    dialect = session.get_bind().dialect
 
     def plain(value: object) -> object:
         if isinstance(value, datetime):
-            if value.tzinfo is None:
-                raise ValueError("naive datetime: store aware UTC datetimes only")
-            return value.isoformat()
+            return _UTC.process_bind_param(value, dialect).isoformat()  # type: ignore[union-attr]
         raise TypeError(f"cannot store {type(value).__name__} as JSON")
 
     return {"rows": json.dumps(rows, default=plain)}
+
+
+_UTC = UTCDateTime()
 
 
 def nudge_row(
@@ -686,7 +689,7 @@ def add_nudges(session: Session, rows: list[dict[str, object]]) -> None:
     if not rows:
         return
     if _on_postgresql(session):
-        session.execute(_PG_ADD_NUDGES, _json_rows(rows))
+        session.execute(_PG_ADD_NUDGES, _json_rows(session, rows))
     else:
         session.execute(insert(_table(Nudge)), rows)  # Core: no ORM bookkeeping per row
 

@@ -62,7 +62,7 @@ def test_replicas_migrating_at_once_and_again_is_harmless(database_url: str, tmp
     assert run_cli(["migrate"], env, cwd=tmp_path).returncode == 0
     engine = make_engine(database_url)
     with engine.connect() as connection:
-        head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
         assert MigrationContext.configure(connection).get_current_heads() == (head,)
     engine.dispose()
 
