@@ -36,9 +36,12 @@ def click(user: str) -> dict[str, object]:
     }
 
 
-def test_rows_handed_in_together_are_written_in_one_transaction_each_with_its_key(
-    database_url: str,
-) -> None:
+def store_while_the_first_row_is_written(
+    database_url: str, others: int, **group_options: int
+) -> tuple[list[list[str]], dict[str, int], dict[str, int]]:
+    """One thread stores "UFIRST"; while its transaction is open, `others` threads hand in a
+    row each. Returns the batches written (users, in order), the key each thread got, and the
+    key stored for each user."""
     engine = make_engine(database_url)
     upgrade(engine)
     batches: list[list[str]] = []
@@ -51,45 +54,9 @@ def test_rows_handed_in_together_are_written_in_one_transaction_each_with_its_ke
             let_first_finish.wait(timeout=10)
         return queries.receive_clicks(session, rows)
 
-    group: GroupCommit[dict[str, object], int] = GroupCommit(engine, write, lock_wait_ms=2000)
-    keys: dict[str, int] = {}
-
-    def store(user: str) -> None:
-        keys[user] = group.store(click(user))
-
-    first = threading.Thread(target=store, args=("UFIRST",))
-    first.start()
-    assert first_writing.wait(timeout=10)
-    others = [threading.Thread(target=store, args=(f"U{n:02d}",)) for n in range(19)]
-    for thread in others:
-        thread.start()
-    wait_for(lambda: group.handed_in == 19, timeout=10, what="the other rows to be handed in")
-    let_first_finish.set()
-    for thread in [first, *others]:
-        thread.join(timeout=10)
-
-    assert batches[0] == ["UFIRST"]
-    assert sorted(batches[1]) == [f"U{n:02d}" for n in range(19)]  # one transaction for them all
-    with Session(engine) as session:
-        stored = {c.user_id: c.id for c in session.exec(select(ReceivedClick)).all()}
-    assert keys == stored
-    engine.dispose()
-
-
-def test_rows_past_a_batchs_limit_go_in_the_next_batches_each_to_its_own_thread(sqlite_url: str) -> None:
-    engine = make_engine(sqlite_url)
-    upgrade(engine)
-    batches: list[list[str]] = []
-    first_writing, let_first_finish = threading.Event(), threading.Event()
-
-    def write(session: Session, rows: list[dict[str, object]]) -> list[int]:
-        batches.append([str(row["user_id"]) for row in rows])
-        if len(batches) == 1:
-            first_writing.set()
-            let_first_finish.wait(timeout=10)
-        return queries.receive_clicks(session, rows)
-
-    group: GroupCommit[dict[str, object], int] = GroupCommit(engine, write, lock_wait_ms=2000, max_rows=4)
+    group: GroupCommit[dict[str, object], int] = GroupCommit(
+        engine, write, lock_wait_ms=2000, **group_options
+    )
     keys: dict[str, int] = {}
 
     def store(user: str) -> None:
@@ -99,22 +66,35 @@ def test_rows_past_a_batchs_limit_go_in_the_next_batches_each_to_its_own_thread(
     first = threading.Thread(target=store, args=("UFIRST",), daemon=True)
     first.start()
     assert first_writing.wait(timeout=10)
-    others = [threading.Thread(target=store, args=(f"U{n:02d}",), daemon=True) for n in range(18)]
-    for thread in others:
+    handing_in = [threading.Thread(target=store, args=(f"U{n:02d}",), daemon=True) for n in range(others)]
+    for thread in handing_in:
         thread.start()
-    wait_for(lambda: group.handed_in == 18, timeout=10, what="the other rows to be handed in")
+    wait_for(lambda: group.handed_in == others, timeout=10, what="the other rows to be handed in")
     let_first_finish.set()
     deadline = time.monotonic() + 10
-    for thread in [first, *others]:
+    for thread in [first, *handing_in]:
         thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    with Session(engine) as session:
+        stored = {c.user_id: c.id or 0 for c in session.exec(select(ReceivedClick)).all()}
+    engine.dispose()
+    return batches, keys, stored
 
+
+def test_rows_handed_in_together_are_written_in_one_transaction_each_with_its_key(
+    database_url: str,
+) -> None:
+    batches, keys, stored = store_while_the_first_row_is_written(database_url, 19)
+    assert batches[0] == ["UFIRST"]
+    assert sorted(batches[1]) == [f"U{n:02d}" for n in range(19)]  # one transaction for them all
+    assert keys == stored
+
+
+def test_rows_past_a_batchs_limit_go_in_the_next_batches_each_to_its_own_thread(sqlite_url: str) -> None:
+    batches, keys, stored = store_while_the_first_row_is_written(sqlite_url, 18, max_rows=4)
     # Whoever writes takes the next four, in the order they came; nobody is left waiting.
     assert [len(batch) for batch in batches] == [1, 4, 4, 4, 4, 2]
     assert sorted(user for batch in batches[1:] for user in batch) == [f"U{n:02d}" for n in range(18)]
-    with Session(engine) as session:
-        stored = {c.user_id: c.id for c in session.exec(select(ReceivedClick)).all()}
     assert keys == stored and len(stored) == 19
-    engine.dispose()
 
 
 def test_every_row_of_a_failed_batch_raises_its_error(sqlite_url: str) -> None:
