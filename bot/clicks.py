@@ -2,7 +2,7 @@
 
 Storing the raw click is all a click's ack waits for: one insert, shared with the clicks
 arriving with it (GroupCommit). After the ack, a background job applies the project's waiting
-clicks in the order they came, in one transaction holding the project's lock (the gate's
+clicks in the order they came, holding the project's lock, a few to a transaction (the gate's
 decision is `Workflow.decide_click`), then brings Slack's messages up to date. Clicks no job
 took (a full pool, a restart) are applied by the scheduler's beat.
 """
@@ -38,6 +38,9 @@ DATABASE_BUSY = (
 )
 
 
+# Clicks one transaction applies. On SQLite the transaction holds the database's only write lock,
+# and every ack storing a click waits for it: a backlog is applied a few clicks at a time.
+CLICKS_PER_TRANSACTION = 2
 # How long an applied click keeps its reply for the worker that answers the clicker.
 APPLIED_CLICKS_KEPT = timedelta(hours=1)
 # Projects whose waiting clicks one beat applies (they wait only when no worker took them).
@@ -118,23 +121,26 @@ class ClickInbox:
         return reply
 
     def apply_waiting(self, project_id: int, *, answer_for: int | None = None) -> tuple[bool, str | None]:
-        """Apply the project's waiting clicks in the order they came, in one transaction that
-        holds the project's lock; returns whether the project exists, and the reply to click
-        `answer_for` (applied now, or already by another worker or replica)."""
-        answer: str | None = None
-        with session_scope(self.engine) as session:
-            project = queries.get_project(session, project_id, for_update=True)
-            waiting = queries.waiting_clicks(session, project_id)
-            now = self.clock()
-            for received in waiting:
-                received.reply = self._apply_received(session, project, received)
-                received.applied_at = now
-                session.add(received)
-                if received.id == answer_for:
-                    answer = received.reply
-            if answer_for is not None and all(received.id != answer_for for received in waiting):
-                answer = queries.click_reply(session, answer_for)[1]
-        return project is not None, answer
+        """Apply the project's waiting clicks in the order they came, holding the project's lock,
+        `CLICKS_PER_TRANSACTION` to a transaction; returns whether the project exists, and the
+        reply to click `answer_for` (applied now, or already by another worker or replica)."""
+        answered, answer = False, None
+        while True:
+            with session_scope(self.engine) as session:
+                project = queries.get_project(session, project_id, for_update=True)
+                waiting = queries.waiting_clicks(session, project_id, limit=CLICKS_PER_TRANSACTION)
+                now = self.clock()
+                for received in waiting:
+                    received.reply = self._apply_received(session, project, received)
+                    received.applied_at = now
+                    session.add(received)
+                    if received.id == answer_for:
+                        answered, answer = True, received.reply
+                last_batch = len(waiting) < CLICKS_PER_TRANSACTION
+                if last_batch and not answered and answer_for is not None:
+                    answer = queries.click_reply(session, answer_for)[1]
+            if last_batch:
+                return project is not None, answer
 
     def apply_left_waiting(
         self, budget_seconds: float = REPAIR_SECONDS, *, wait_turn: Callable[[], None] = lambda: None

@@ -171,13 +171,14 @@ def receive_clicks(session: Session, clicks: list[dict[str, object]]) -> list[in
     return [int(click_id) for click_id in rows]
 
 
-def waiting_clicks(session: Session, project_id: int) -> list[ReceivedClick]:
-    """The project's clicks not applied yet, in the order they were received."""
+def waiting_clicks(session: Session, project_id: int, *, limit: int) -> list[ReceivedClick]:
+    """The project's first `limit` clicks not applied yet, in the order they were received."""
     return list(
         session.exec(
             select(ReceivedClick)
             .where(ReceivedClick.project_id == project_id, col(ReceivedClick.applied_at).is_(None))
             .order_by(col(ReceivedClick.id))
+            .limit(limit)
         ).all()
     )
 

@@ -7,9 +7,10 @@ import threading
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import Session, select
 
-from bot.clicks import APPLIED_CLICKS_KEPT, CLICK_FAILED, StoredClick
+from bot.clicks import APPLIED_CLICKS_KEPT, CLICK_FAILED, CLICKS_PER_TRANSACTION, StoredClick
 from bot.fake_slack import FakeSlack
 from bot.rendering.ids import ItemRef
 from bot.workflow import ItemClick, Workflow
@@ -79,10 +80,43 @@ def test_waiting_clicks_are_applied_once_each_in_the_order_they_came(
             (FIRST, "tick", "UCAROL"),
             (SECOND, "untick", "UBOB"),
         ]
-        assert not queries.waiting_clicks(session, project_id)
+        assert not queries.waiting_clicks(session, project_id, limit=100)
         tick = queries.get_tick(session, project_id, FIRST)
         assert tick is not None and tick.ticked_by == "UCAROL"
         assert queries.get_tick(session, project_id, SECOND) is None
+
+
+def test_a_backlog_is_applied_a_few_clicks_to_a_transaction_in_order_and_answers_its_click(
+    bot_on_each_db: RunningBot, fake_slack: FakeSlack
+) -> None:
+    """On SQLite the applying transaction holds the only write lock, and every ack storing a
+    click waits for it: a long backlog in one transaction made those acks wait for all of it."""
+    bot = bot_on_each_db
+    project_id = started(bot)
+    for n in range(2 * CLICKS_PER_TRANSACTION):
+        store(bot, project_id, FIRST, n % 2 == 0, "UALICE")
+    with Session(bot.engine) as session:
+        version = queries.get_project(session, project_id).version  # type: ignore[union-attr]
+    locked = ItemRef(project_id, 2, TEMPLATE.phase(2).items[0].key, version)
+    last = bot.bot.clicks.store(ItemClick(TEAM, PROJECT_CHANNEL, "UBOB", locked, True))
+
+    commits: list[None] = []
+
+    def count(_connection: object) -> None:
+        commits.append(None)
+
+    event.listen(bot.engine, "commit", count)
+    try:
+        exists, reply = bot.bot.clicks.apply_waiting(project_id, answer_for=last.click_id)
+    finally:
+        event.remove(bot.engine, "commit", count)
+
+    assert exists and reply is not None and "locked" in reply.lower()
+    assert len(commits) == 3  # two full batches, then the last click
+    with Session(bot.engine) as session:
+        actions = [(e.item_key, e.action) for e in queries.list_tick_events(session, project_id)]
+        assert actions == [(FIRST, "tick"), (FIRST, "untick")] * CLICKS_PER_TRANSACTION
+        assert not queries.waiting_clicks(session, project_id, limit=100)
 
 
 def test_a_click_that_fails_to_apply_is_answered_and_holds_back_no_later_click(
@@ -106,7 +140,7 @@ def test_a_click_that_fails_to_apply_is_answered_and_holds_back_no_later_click(
     with Session(bot.engine) as session:
         assert queries.get_tick(session, project_id, FIRST) is None
         assert queries.get_tick(session, project_id, SECOND) is not None
-        assert not queries.waiting_clicks(session, project_id)  # not retried on every beat
+        assert not queries.waiting_clicks(session, project_id, limit=100)  # not retried on every beat
     [phase_one] = phase_messages(fake_slack, PROJECT_CHANNEL)
     assert "1/" in phase_one["text"]
 
