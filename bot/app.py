@@ -172,7 +172,9 @@ def build_bot(
     workflow = Workflow(
         engine, template, client, clock, nudge_policy=policy, later=later or Timers(background)
     )
-    clicks = ClickInbox(engine, workflow, clock)
+    # Work a request hands on waits its turn behind the requests being answered (RequestsFirst).
+    requests = RequestsFirst(BUSY_JOB_STARTS_PER_SECOND)
+    clicks = ClickInbox(engine, workflow, clock, wait_turn=requests.wait_turn)
     nudges = NudgeService(
         engine,
         template,
@@ -193,9 +195,8 @@ def build_bot(
         modal_executor or ThreadPoolExecutor(max_workers=MODAL_THREADS, thread_name_prefix="modal"),
         MODAL_THREADS * 2,
     )
-    # Work a request hands on is bounded, and waits its turn behind the requests being answered;
-    # the redraw timers above use the pool itself.
-    requests = RequestsFirst(BUSY_JOB_STARTS_PER_SECOND)
+    # Work a request hands on is bounded, and waits its turn too; the redraw timers above use
+    # the pool itself.
     listeners.register(
         app,
         BoundedExecutor(background, settings.background_queue, turns=requests),

@@ -84,7 +84,7 @@ def start_background_work(bot: DistillBot, settings: Settings) -> BackgroundSche
         settings.nudge_poll_seconds,
         bot.governance.expire_waivers,
         # Applied before the repair pass, which then shows them; both give way to acks.
-        partial(bot.clicks.apply_left_waiting, wait_turn=bot.requests.wait_turn),
+        bot.clicks.apply_left_waiting,
         partial(bot.workflow.slack_sync.repair, wait_turn=bot.requests.wait_turn),
     )
 

@@ -67,10 +67,20 @@ class StoredClick:
 class ClickInbox:
     """Checkbox clicks, from the ack that stores them to the gate that applies them."""
 
-    def __init__(self, engine: Engine, workflow: Workflow, clock: Clock) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        workflow: Workflow,
+        clock: Clock,
+        *,
+        wait_turn: Callable[[], None] = lambda: None,
+    ) -> None:
+        """`wait_turn` before each batch of clicks after a project's first, and before each
+        project of the beat: acks go first (RequestsFirst)."""
         self.engine = engine
         self.workflow = workflow
         self.clock = clock
+        self.wait_turn = wait_turn
         # Clicks arriving together are stored in one transaction (their acks wait for it).
         self._received: GroupCommit[dict[str, object], int] = GroupCommit(
             engine, queries.receive_clicks, lock_wait_ms=CLICK_LOCK_WAIT_MS
@@ -122,8 +132,9 @@ class ClickInbox:
 
     def apply_waiting(self, project_id: int, *, answer_for: int | None = None) -> tuple[bool, str | None]:
         """Apply the project's waiting clicks in the order they came, holding the project's lock,
-        `CLICKS_PER_TRANSACTION` to a transaction; returns whether the project exists, and the
-        reply to click `answer_for` (applied now, or already by another worker or replica)."""
+        `CLICKS_PER_TRANSACTION` to a transaction, acks going first between them; returns whether
+        the project exists, and the reply to click `answer_for` (applied now, or already by
+        another worker or replica)."""
         answered, answer = False, None
         while True:
             with session_scope(self.engine) as session:
@@ -141,20 +152,18 @@ class ClickInbox:
                     answer = queries.click_reply(session, answer_for)[1]
             if last_batch:
                 return project is not None, answer
+            self.wait_turn()
 
-    def apply_left_waiting(
-        self, budget_seconds: float = REPAIR_SECONDS, *, wait_turn: Callable[[], None] = lambda: None
-    ) -> int:
+    def apply_left_waiting(self, budget_seconds: float = REPAIR_SECONDS) -> int:
         """The beat: apply the clicks no worker applied (a full pool, a restart), for at most
         `budget_seconds` (the next beat goes on), and forget the replies of clicks applied long
-        ago. `wait_turn` before each project: acks go first (RequestsFirst). Returns how many
-        projects it went through."""
+        ago. Returns how many projects it went through."""
         deadline = time.monotonic() + budget_seconds
         with session_scope(self.engine, read_only=True) as session:
             project_ids = queries.projects_with_waiting_clicks(session, limit=WAITING_CLICKS_PER_BEAT)
         applied = 0
         for project_id in project_ids:
-            wait_turn()
+            self.wait_turn()
             if time.monotonic() >= deadline:
                 break
             try:

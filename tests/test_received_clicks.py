@@ -90,7 +90,8 @@ def test_a_backlog_is_applied_a_few_clicks_to_a_transaction_in_order_and_answers
     bot_on_each_db: RunningBot, fake_slack: FakeSlack
 ) -> None:
     """On SQLite the applying transaction holds the only write lock, and every ack storing a
-    click waits for it: a long backlog in one transaction made those acks wait for all of it."""
+    click waits for it: a long backlog in one transaction made those acks wait for all of it.
+    Between batches, requests being answered go first (the inbox's wait_turn)."""
     bot = bot_on_each_db
     project_id = started(bot)
     for n in range(2 * CLICKS_PER_TRANSACTION):
@@ -100,19 +101,20 @@ def test_a_backlog_is_applied_a_few_clicks_to_a_transaction_in_order_and_answers
     locked = ItemRef(project_id, 2, TEMPLATE.phase(2).items[0].key, version)
     last = bot.bot.clicks.store(ItemClick(TEAM, PROJECT_CHANNEL, "UBOB", locked, True))
 
-    commits: list[None] = []
+    steps: list[str] = []
 
-    def count(_connection: object) -> None:
-        commits.append(None)
+    def committed(_connection: object) -> None:
+        steps.append("commit")
 
-    event.listen(bot.engine, "commit", count)
+    event.listen(bot.engine, "commit", committed)
+    bot.bot.clicks.wait_turn = lambda: steps.append("turn")
     try:
         exists, reply = bot.bot.clicks.apply_waiting(project_id, answer_for=last.click_id)
     finally:
-        event.remove(bot.engine, "commit", count)
+        event.remove(bot.engine, "commit", committed)
 
     assert exists and reply is not None and "locked" in reply.lower()
-    assert len(commits) == 3  # two full batches, then the last click
+    assert steps == ["commit", "turn", "commit", "turn", "commit"]  # two full batches, then the last
     with Session(bot.engine) as session:
         actions = [(e.item_key, e.action) for e in queries.list_tick_events(session, project_id)]
         assert actions == [(FIRST, "tick"), (FIRST, "untick")] * CLICKS_PER_TRANSACTION
