@@ -28,7 +28,10 @@ class _Handed(Generic[Row, Key]):
     row: Row
     done: bool = False
     key: Key | None = None
-    error: BaseException | None = field(default=None)
+    error: BaseException | None = None
+    # Set when the row is written, or when its thread is to write the next batch. One event a
+    # row: a commit wakes only the threads it concerns, not every thread waiting.
+    woken: threading.Event = field(default_factory=threading.Event)
 
 
 class GroupCommit(Generic[Row, Key]):
@@ -47,31 +50,35 @@ class GroupCommit(Generic[Row, Key]):
         self._write = write
         self._lock_wait_ms = lock_wait_ms
         self._max_rows = max_rows
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
         self._handed: list[_Handed[Row, Key]] = []
         self._writing = False
 
     @property
     def handed_in(self) -> int:
         """Rows handed in and waiting for a transaction (not those being written)."""
-        with self._changed:
+        with self._lock:
             return len(self._handed)
 
     def store(self, row: Row) -> Key:
         mine: _Handed[Row, Key] = _Handed(row)
-        with self._changed:
+        with self._lock:
             self._handed.append(mine)
-        while True:
-            with self._changed:
-                while self._writing and not mine.done:
-                    self._changed.wait()
-                if mine.done:
-                    break
-                # Nobody is writing: this thread writes what is handed in (its own row, unless
-                # more than a batch came before it: then it writes those and goes round again).
-                self._writing = True
-                batch, self._handed = self._handed[: self._max_rows], self._handed[self._max_rows :]
-            self._commit(batch)
+            writing, self._writing = self._writing, True
+        if writing:  # another thread writes: wait for this row to be written, or for its turn
+            mine.woken.wait()
+        if not mine.done:
+            # This thread writes what is handed in (its own row, unless more than a batch came
+            # before it: then it writes those and goes round again), then hands the writing on.
+            while not mine.done:
+                with self._lock:
+                    batch, self._handed = self._handed[: self._max_rows], self._handed[self._max_rows :]
+                self._commit(batch)
+            with self._lock:
+                if self._handed:
+                    self._handed[0].woken.set()
+                else:
+                    self._writing = False
         if mine.error is not None:
             raise mine.error
         assert mine.key is not None
@@ -87,8 +94,6 @@ class GroupCommit(Generic[Row, Key]):
             for handed in batch:
                 handed.error = error
         finally:
-            with self._changed:
-                for handed in batch:
-                    handed.done = True
-                self._writing = False
-                self._changed.notify_all()
+            for handed in batch:
+                handed.done = True
+                handed.woken.set()
