@@ -466,11 +466,11 @@ class FakeSlack:
 
     def messages(self, channel_id: str, *, thread_ts: str | None = None) -> list[Json]:
         """Stored messages in ts order: the whole channel, or one thread (parent first)."""
-        with self._lock:
+        with self._lock:  # copied under the lock: an update may be changing a message meanwhile
             stored = list(self._messages.get(channel_id, {}).values())
-        if thread_ts is not None:
-            stored = [m for m in stored if m["ts"] == thread_ts or m.get("thread_ts") == thread_ts]
-        return [self._inspect(m) for m in sorted(stored, key=lambda m: _ts_key(m["ts"]))]
+            if thread_ts is not None:
+                stored = [m for m in stored if m["ts"] == thread_ts or m.get("thread_ts") == thread_ts]
+            return [self._inspect(m) for m in sorted(stored, key=lambda m: _ts_key(m["ts"]))]
 
     def message(self, channel_id: str, ts: str) -> Json:
         """A message's current state, after updates. KeyError when there is none."""
