@@ -4,7 +4,8 @@ Served like the bot (waitress, through bot/server.py's HttpServer), in one of tw
 - `default`: Bolt's defaults (`App(token=..., signing_secret=...)`), served by Bolt's own WSGI
   adapter;
 - `bot`: the Bolt app built exactly as the bot builds it (bot.app.make_bolt_app) and served by
-  the bot's WSGI app (signature checked before Bolt parses anything).
+  the bot's WSGI app (signature checked before Bolt parses anything), with what startup built
+  frozen out of garbage collection as the bot does (bot.cli.freeze_startup_objects).
 
     python -m benchmarks.bare_bolt {default|bot} PORT SLACK_API_URL
 """
@@ -21,6 +22,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 
 from bot.app import make_bolt_app
+from bot.cli import freeze_startup_objects
 from bot.server import HttpServer, WsgiApp, make_wsgi_app
 from storage.engine import make_engine
 from tests.support import BOT_TOKEN, SIGNING_SECRET
@@ -46,6 +48,8 @@ def build(config: str, api_url: str) -> WsgiApp:
 def main() -> None:
     config, port, api_url = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     server = HttpServer(build(config, api_url), "127.0.0.1", port)
+    if config == "bot":
+        freeze_startup_objects()
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
         raise SystemExit(0)

@@ -70,13 +70,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"distill-bot: cannot reach Slack at SLACK_API_URL ({error})", file=sys.stderr)
         return 1
     bot = build_bot(settings, engine=engine, template=template, client=client)
-    _freeze_startup_objects()
+    freeze_startup_objects()
     if settings.socket_mode:
         return _run_socket_mode(bot, settings)
     return _run_http(bot, settings)
 
 
-def _freeze_startup_objects() -> None:
+def freeze_startup_objects() -> None:
     """Leave what startup built (modules, classes, pydantic's validators, SQLAlchemy's metadata:
     about 120,000 objects, all living as long as the process) out of the garbage collector's full
     passes. Each full pass walked them all with every thread stopped, 70 to 90 ms on this
