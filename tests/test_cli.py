@@ -28,6 +28,8 @@ from tests.support import BOT_TOKEN, SIGNING_SECRET
         ({"SLACK_APP_TOKEN": "xoxb-wrong-kind"}, "SLACK_APP_TOKEN: must be an app-level token"),
         ({"DATABASE_URL": "mysql://nope"}, "DATABASE_URL:"),
         ({"SLACK_API_URL": "slack.com/api"}, "SLACK_API_URL:"),
+        ({"WORKING_HOURS": "09:00-18:00+02:00"}, "WORKING_HOURS: use HH:MM-HH:MM"),
+        ({"WORKING_DAYS": "mon-"}, "WORKING_DAYS: use day names"),
     ],
 )
 def test_a_bad_setting_stops_the_bot_with_one_clear_line(

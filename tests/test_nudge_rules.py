@@ -180,7 +180,7 @@ def test_working_days_parse(text: str, days: set[int]) -> None:
     assert parse_working_days(text) == frozenset(days)
 
 
-@pytest.mark.parametrize("text", ["weekdays", "mon-xyz", "mon-fri-sat", "", "mon;fri"])
+@pytest.mark.parametrize("text", ["weekdays", "mon-xyz", "mon-fri-sat", "", "mon;fri", "mon-", "mon,"])
 def test_bad_working_days_are_refused(text: str) -> None:
     with pytest.raises(ValueError) as raised:
         parse_working_days(text)
@@ -197,6 +197,10 @@ def test_working_hours_parse_with_24_00_as_the_end_of_the_day() -> None:
         ("09:00-25:00", "use HH:MM-HH:MM, like 09:00-18:00"),
         ("18:00-09:00", "the end must come after the start, like 09:00-18:00"),
         ("09:00-09:00", "the end must come after the start, like 09:00-18:00"),
+        # The hours are in the WORKING_TIMEZONE: an offset here is refused, not compared.
+        ("09:00-18:00+02:00", "use HH:MM-HH:MM, like 09:00-18:00"),
+        ("09:00+01:00-18:00", "use HH:MM-HH:MM, like 09:00-18:00"),
+        ("09:00:30-18:00", "use HH:MM-HH:MM, like 09:00-18:00"),
     ]:
         with pytest.raises(ValueError) as raised:
             parse_working_hours(bad)

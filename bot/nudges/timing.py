@@ -34,6 +34,8 @@ class WorkingHours:
 DEFAULT_HOURS = WorkingHours()
 _EVERY = re.compile(r"^(\d{1,3})\s*d(ays?)?$")
 _AT = re.compile(r"^(\d{1,2}):(\d{2})$")
+_DAYS_PART = re.compile(r"^([a-z]+)(?:-([a-z]+))?$")
+_HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 
 
 def zone(name: str) -> ZoneInfo:
@@ -107,8 +109,9 @@ def parse_working_days(text: str) -> frozenset[int]:
     """'mon-fri', 'sun-thu', 'mon,wed,fri' -> weekday numbers."""
     days: set[int] = set()
     for part in text.lower().replace(" ", "").split(","):
-        first, _, last = part.partition("-")
-        if first not in DAY_NAMES or (last and last not in DAY_NAMES):
+        match = _DAYS_PART.match(part)
+        first, last = match.groups() if match else ("", None)
+        if first not in DAY_NAMES or (last is not None and last not in DAY_NAMES):
             raise ValueError("use day names like mon-fri, sun-thu or mon,wed,fri")
         start, stop = DAY_NAMES.index(first), DAY_NAMES.index(last or first)
         days.update((start + n) % 7 for n in range((stop - start) % 7 + 1))
@@ -117,10 +120,15 @@ def parse_working_days(text: str) -> frozenset[int]:
 
 def parse_working_hours(text: str, days: frozenset[int] = DEFAULT_HOURS.days) -> WorkingHours:
     """'09:00-18:00' (24:00 allowed as the end) -> WorkingHours on `days`."""
-    start_text, _, end_text = text.strip().partition("-")
+    # Strictly HH:MM: the hours are in WORKING_TIMEZONE, so an offset (which fromisoformat
+    # would take) has no meaning here, and would fail later comparing with naive times.
+    match = _HOURS.match(text.strip())
+    if match is None:
+        raise ValueError("use HH:MM-HH:MM, like 09:00-18:00")
+    start_hour, start_minute, end_hour, end_minute = (int(part) for part in match.groups())
     try:
-        start = time.fromisoformat(start_text)
-        end = None if end_text == "24:00" else time.fromisoformat(end_text)
+        start = time(start_hour, start_minute)
+        end = None if (end_hour, end_minute) == (24, 0) else time(end_hour, end_minute)
     except ValueError:
         raise ValueError("use HH:MM-HH:MM, like 09:00-18:00") from None
     if end is not None and end <= start:
