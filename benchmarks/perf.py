@@ -79,6 +79,7 @@ LOAD_ITEMS = 2
 BURST_TICKS = 30
 DUE_NUDGES = 10_000
 STATEMENT_PROJECTS = (10, 10_000)
+SEED_WAIT_SECONDS = 180
 
 
 # --- load generation -------------------------------------------------------------------------------
@@ -234,7 +235,8 @@ def seed_projects(fake: FakeSlack, sender: SlackSender, count: int) -> list[dict
         list(pool.map(start, channels))
     phase_ones = []
     for channel in channels:
-        deadline = time.monotonic() + 60
+        # A start whose post timed out is finished by the beat (every 30 s), after a read-back.
+        deadline = time.monotonic() + SEED_WAIT_SECONDS
         while True:
             try:
                 replies = replies_of(fake, channel)
@@ -398,6 +400,11 @@ def run_bot(
         )
         burst_result = burst(fake, bot.slack, engine, bot.process.pid)
         rss = peak_rss_mb(bot.process.pid)
+    except BaseException:
+        kept = Path(tempfile.gettempdir()) / "perf-bot.log"
+        kept.write_text(bot.log())
+        print(f"the bot's log is kept in {kept}", file=sys.stderr)
+        raise
     finally:
         bot.stop()
         engine.dispose()
