@@ -7,11 +7,11 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
@@ -142,29 +142,46 @@ def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Sessio
     `read_only` (rendering a message, listing what is stale): on SQLite the transaction takes no
     write lock, so a click storing its tick never waits while a message is drawn. Writing in it
     is a bug: SQLite would refuse the write whenever another writer holds the lock."""
-    turns = None if read_only else _WRITER_TURNS.get(engine)
-    if turns is not None:
-        wait_ms = _LOCK_WAIT_MS.get()
-        urgent = wait_ms is not None
-        if not turns.acquire(urgent=urgent, timeout_seconds=(wait_ms or SQLITE_BUSY_TIMEOUT_MS) / 1000):
-            raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
-    try:
-        with Session(engine, expire_on_commit=False) as session:
-            if read_only:
-                token = _READ_ONLY.set(True)
-                try:
-                    session.connection()  # begin now, while the flag is set (for this transaction only)
-                finally:
-                    _READ_ONLY.reset(token)
+    turn = nullcontext() if read_only else _writer_turn(engine)
+    with turn, Session(engine, expire_on_commit=False) as session:
+        if read_only:
+            token = _READ_ONLY.set(True)
             try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+                session.connection()  # begin now, while the flag is set (for this transaction only)
+            finally:
+                _READ_ONLY.reset(token)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+@contextmanager
+def transaction_on(connection: Connection) -> Iterator[Connection]:
+    """One writing transaction on a connection its owner keeps between transactions (the group
+    commit's, which stores clicks before their acks: no session, and no pool checkout and
+    liveness ping each time). Committed on success, rolled back on any error."""
+    with _writer_turn(connection.engine), connection.begin():
+        yield connection
+
+
+@contextmanager
+def _writer_turn(engine: Engine) -> Iterator[None]:
+    """On SQLite, this process's turn at the write lock (WriterTurns); elsewhere nothing."""
+    turns = _WRITER_TURNS.get(engine)
+    if turns is None:
+        yield
+        return
+    wait_ms = _LOCK_WAIT_MS.get()
+    urgent = wait_ms is not None
+    if not turns.acquire(urgent=urgent, timeout_seconds=(wait_ms or SQLITE_BUSY_TIMEOUT_MS) / 1000):
+        raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
+    try:
+        yield
     finally:
-        if turns is not None:
-            turns.release()
+        turns.release()
 
 
 @contextmanager

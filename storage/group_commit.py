@@ -5,22 +5,48 @@ each turn a BEGIN, an INSERT and a COMMIT, and each slowed by every other thread
 interpreter meanwhile. Here the first thread to arrive writes what every thread has handed in
 by then, in one transaction, while the next ones gather for the following one ("group commit").
 A thread's `store` returns once its row is committed, or raises what the transaction raised.
+
+The writer keeps its connection from one batch to the next while batches keep coming: a
+session, and a pool checkout with its liveness ping, cost more than the insert itself, and a
+click's ack waits for all of it. A connection idle for `KEEP_CONNECTION_SECONDS` goes back to
+the pool, so a database restarted meanwhile is noticed by the pool's ping, not by a click.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Connection, Engine
 
-from storage.engine import session_scope, waiting_at_most
+from storage.engine import transaction_on, waiting_at_most
 
 Row = TypeVar("Row")
 Key = TypeVar("Key")
+
+# Batches coming closer together than this share one connection.
+KEEP_CONNECTION_SECONDS = 1.0
+
+
+class _Latch:
+    """Shut until opened once; opening it again does nothing. A bare lock: its waiter wakes
+    once, where an Event's waiter wakes and then queues again for the Event's own lock, and
+    every wake-up is a turn at the interpreter lock that twenty threads want."""
+
+    def __init__(self) -> None:
+        self._shut = threading.Lock()
+        self._shut.acquire()
+
+    def open(self) -> None:
+        with suppress(RuntimeError):  # already open: releasing an unlocked lock raises, atomically
+            self._shut.release()
+
+    def wait(self) -> None:
+        self._shut.acquire()
 
 
 @dataclass
@@ -29,24 +55,30 @@ class _Handed(Generic[Row, Key]):
     done: bool = False
     key: Key | None = None
     error: BaseException | None = None
-    # Set when the row is written, or when its thread is to write the next batch. One event a
-    # row: a commit wakes only the threads it concerns, not every thread waiting.
-    woken: threading.Event = field(default_factory=threading.Event)
+    # Opened when the row is written, or when its thread is to write the next batch. One latch
+    # a row: a commit wakes only the threads it concerns, not every thread waiting.
+    woken: _Latch = field(default_factory=_Latch)
 
 
 class GroupCommit(Generic[Row, Key]):
-    """`write(session, rows)` stores rows in the order given and returns their keys in that
-    order; it runs in a transaction that waits at most `lock_wait_ms` for the database's lock."""
+    """`write(connection, rows)` stores rows in the order given and returns their keys in that
+    order; it runs in a transaction that waits at most `lock_wait_ms` for the database's lock.
+    `clock` (seconds) tells how long the kept connection has been idle."""
 
     def __init__(
         self,
         engine: Engine,
-        write: Callable[[Session, list[Row]], list[Key]],
+        write: Callable[[Connection, list[Row]], list[Key]],
         *,
         lock_wait_ms: int,
         max_rows: int = 500,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._engine = engine
+        self._clock = clock
+        # Only the thread writing a batch touches these (one writes at a time).
+        self._connection: Connection | None = None
+        self._last_used = 0.0
         self._write = write
         self._lock_wait_ms = lock_wait_ms
         self._max_rows = max_rows
@@ -76,7 +108,7 @@ class GroupCommit(Generic[Row, Key]):
                 self._commit(batch)
             with self._lock:
                 if self._handed:
-                    self._handed[0].woken.set()
+                    self._handed[0].woken.open()
                 else:
                     self._writing = False
         if mine.error is not None:
@@ -86,14 +118,24 @@ class GroupCommit(Generic[Row, Key]):
 
     def _commit(self, batch: list[_Handed[Row, Key]]) -> None:
         try:
-            with waiting_at_most(self._lock_wait_ms), session_scope(self._engine) as session:
-                keys = self._write(session, [handed.row for handed in batch])
+            kept = self._connection_for_batch()
+            with waiting_at_most(self._lock_wait_ms), transaction_on(kept) as connection:
+                keys = self._write(connection, [handed.row for handed in batch])
             for handed, key in zip(batch, keys, strict=True):
                 handed.key = key
         except BaseException as error:  # every row of the batch shares its transaction's fate
             for handed in batch:
                 handed.error = error
         finally:
+            self._last_used = self._clock()
             for handed in batch:
                 handed.done = True
-                handed.woken.set()
+                handed.woken.open()
+
+    def _connection_for_batch(self) -> Connection:
+        if self._connection is not None and self._clock() - self._last_used > KEEP_CONNECTION_SECONDS:
+            self._connection.close()
+            self._connection = None
+        if self._connection is None:
+            self._connection = self._engine.connect()
+        return self._connection

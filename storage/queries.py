@@ -1,14 +1,18 @@
-"""Plain query functions, each taking the caller's session (the caller owns the transaction)."""
+"""Plain query functions, each taking the caller's session (the caller owns the transaction);
+`receive_clicks` takes the group commit's connection instead."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from functools import lru_cache
+from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, text, update
+from sqlalchemy import Connection, Table, and_, bindparam, delete, func, insert, or_, text, update
 from sqlalchemy import select as sa_select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
@@ -161,14 +165,64 @@ def remove_tick(
 # --- received clicks ---------------------------------------------------------------------------
 
 
-def receive_clicks(session: Session, clicks: list[dict[str, object]]) -> list[int]:
+def receive_clicks(connection: Connection, clicks: list[dict[str, object]]) -> list[int]:
     """Store clicks as they came (ReceivedClick's columns); returns their ids, in the same
-    order. One Core statement for them all: this runs before the clicks' acks."""
+    order. One insert for them all, on the group commit's connection: this runs before the
+    clicks' acks."""
     received = _table(ReceivedClick)
-    rows = session.execute(
+    if connection.dialect.name == "sqlite":
+        return _receive_clicks_on_sqlite(connection, received, clicks)
+    rows = connection.execute(
         insert(received).returning(received.c.id, sort_by_parameter_order=True), clicks
     ).scalars()
     return [int(click_id) for click_id in rows]
+
+
+# What a received click is stored with, as ClickInbox.store hands it in (and its id).
+_RECEIVED_COLUMNS = (
+    "id",
+    "project_id",
+    "phase_number",
+    "item_key",
+    "seen_version",
+    "selected",
+    "team_id",
+    "channel_id",
+    "user_id",
+    "received_at",
+)
+
+
+def _receive_clicks_on_sqlite(
+    connection: Connection, received: Table, clicks: list[dict[str, object]]
+) -> list[int]:
+    """SQLite returns the rows of a many-row INSERT in no set order, so SQLAlchemy would send
+    an INSERT a row to tell whose id is whose, each a trip through its execution machinery
+    while the clicks' acks wait. Every writing transaction here holds the write lock (BEGIN
+    IMMEDIATE), so the ids past the largest are free: they are given here, and the rows go to
+    the driver in one executemany, each value converted by its column's type as SQLAlchemy
+    would convert it."""
+    converters = _bind_converters(received, connection.dialect)
+
+    def bound(click_id: int, click: dict[str, object]) -> tuple[object, ...]:
+        values = (click_id, *(click[name] for name in _RECEIVED_COLUMNS[1:]))
+        return tuple(
+            convert(value) if convert else value for convert, value in zip(converters, values, strict=True)
+        )
+
+    largest = connection.exec_driver_sql(f"SELECT coalesce(max(id), 0) FROM {received.name}").scalar_one()
+    ids = list(range(largest + 1, largest + 1 + len(clicks)))
+    placeholders = ", ".join("?" for _ in _RECEIVED_COLUMNS)
+    connection.exec_driver_sql(
+        f"INSERT INTO {received.name} ({', '.join(_RECEIVED_COLUMNS)}) VALUES ({placeholders})",
+        [bound(click_id, click) for click_id, click in zip(ids, clicks, strict=True)],
+    )
+    return ids
+
+
+@lru_cache(maxsize=8)
+def _bind_converters(table: Table, dialect: Dialect) -> list[Callable[[Any], Any] | None]:
+    return [table.c[name].type.bind_processor(dialect) for name in _RECEIVED_COLUMNS]
 
 
 def waiting_clicks(session: Session, project_id: int, *, limit: int) -> list[ReceivedClick]:

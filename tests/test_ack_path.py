@@ -8,14 +8,14 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from bot.background import RequestsFirst
 from storage import queries
 from storage.engine import WriterTurns, make_engine
-from storage.group_commit import GroupCommit
+from storage.group_commit import KEEP_CONNECTION_SECONDS, GroupCommit
 from storage.migrate import upgrade
 from storage.models import ReceivedClick
 from tests.processes import wait_for
@@ -47,12 +47,12 @@ def store_while_the_first_row_is_written(
     batches: list[list[str]] = []
     first_writing, let_first_finish = threading.Event(), threading.Event()
 
-    def write(session: Session, rows: list[dict[str, object]]) -> list[int]:
+    def write(connection: Connection, rows: list[dict[str, object]]) -> list[int]:
         batches.append([str(row["user_id"]) for row in rows])
         if len(batches) == 1:
             first_writing.set()
             let_first_finish.wait(timeout=10)
-        return queries.receive_clicks(session, rows)
+        return queries.receive_clicks(connection, rows)
 
     group: GroupCommit[dict[str, object], int] = GroupCommit(
         engine, write, lock_wait_ms=2000, **group_options
@@ -100,14 +100,77 @@ def test_rows_past_a_batchs_limit_go_in_the_next_batches_each_to_its_own_thread(
 def test_every_row_of_a_failed_batch_raises_its_error(sqlite_url: str) -> None:
     engine = make_engine(sqlite_url)
 
-    def write(session: Session, rows: list[str]) -> list[int]:
-        session.execute(text("SELECT * FROM no_such_table"))
+    def write(connection: Connection, rows: list[str]) -> list[int]:
+        connection.execute(text("SELECT * FROM no_such_table"))
         return []
 
     group: GroupCommit[str, int] = GroupCommit(engine, write, lock_wait_ms=2000)
     with pytest.raises(OperationalError):
         group.store("lost")
     assert group.handed_in == 0
+    engine.dispose()
+
+
+def _checkouts(engine: Engine) -> list[int]:
+    """The DBAPI connections the engine's pool hands out, one entry a checkout."""
+    seen: list[int] = []
+    event.listen(engine, "checkout", lambda dbapi, _record, _proxy: seen.append(id(dbapi)))
+    return seen
+
+
+def test_batches_coming_close_together_share_one_connection_and_an_idle_one_goes_back(
+    database_url: str,
+) -> None:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    now = [100.0]
+    group: GroupCommit[dict[str, object], int] = GroupCommit(
+        engine, queries.receive_clicks, lock_wait_ms=2000, clock=lambda: now[0]
+    )
+    checkouts = _checkouts(engine)
+    keys = [group.store(click("UA"))]
+    for _ in range(3):
+        now[0] += KEEP_CONNECTION_SECONDS  # just within: no checkout, no liveness ping
+        keys.append(group.store(click("UA")))
+    assert len(checkouts) == 1
+    now[0] += KEEP_CONNECTION_SECONDS + 0.01  # idle too long: back to the pool, and out again
+    keys.append(group.store(click("UA")))
+    assert len(checkouts) == 2
+    assert keys == sorted(set(keys))  # five rows, each its own key
+    engine.dispose()
+
+
+def test_a_kept_connection_the_database_dropped_fails_one_batch_or_none(postgres_url: str) -> None:
+    """Within the keep window a dropped connection fails the batch using it (its clicks are
+    answered "not saved"), and the next batch starts afresh; after it, the pool's ping notices."""
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    now = [100.0]
+    group: GroupCommit[dict[str, object], int] = GroupCommit(
+        engine, queries.receive_clicks, lock_wait_ms=2000, clock=lambda: now[0]
+    )
+
+    def drop_the_writers_connection() -> None:
+        with engine.connect() as admin:
+            admin.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+            admin.commit()
+
+    group.store(click("UA"))
+    drop_the_writers_connection()
+    with pytest.raises(OperationalError):
+        group.store(click("UB"))
+    group.store(click("UC"))  # a new connection
+
+    drop_the_writers_connection()
+    now[0] += KEEP_CONNECTION_SECONDS + 0.01
+    group.store(click("UD"))  # idle: the pool checked the connection it handed out
+    with Session(engine) as session:
+        assert sorted(c.user_id for c in session.exec(select(ReceivedClick)).all()) == ["UA", "UC", "UD"]
     engine.dispose()
 
 
