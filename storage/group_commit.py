@@ -33,9 +33,10 @@ KEEP_CONNECTION_SECONDS = 1.0
 
 
 class _Latch:
-    """Shut until opened once; opening it again does nothing. A bare lock: its waiter wakes
-    once, where an Event's waiter wakes and then queues again for the Event's own lock, and
-    every wake-up is a turn at the interpreter lock that twenty threads want."""
+    """`wait` returns once `open` has been called, at once if it was already; opening an open
+    latch does nothing. One thread waits on a latch, once. A bare lock: its waiter wakes once,
+    where an Event's waiter wakes and then queues again for the Event's own lock, and every
+    wake-up is a turn at the interpreter lock that twenty threads want."""
 
     def __init__(self) -> None:
         self._shut = threading.Lock()
