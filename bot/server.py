@@ -23,8 +23,10 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
-# Requests wait on the database and on ack(); a few more threads than cores keeps acks fast.
-SERVER_THREADS = 16
+# A click's request waits while its batch of clicks is committed (storage/group_commit.py), so
+# more threads than cores make the batches bigger: at 50 clients 32 threads answered about 20%
+# more clicks a second than 16 (the bare Bolt app, which never waits, 4%).
+SERVER_THREADS = 32
 # Slack's payloads are a few kB; anything this large is not from Slack.
 MAX_BODY_BYTES = 1_000_000
 
