@@ -178,9 +178,8 @@ def receive_clicks(connection: Connection, clicks: list[dict[str, object]]) -> l
     return [int(click_id) for click_id in rows]
 
 
-# What a received click is stored with, as ClickInbox.store hands it in (and its id).
+# What a received click is stored with, as ClickInbox.store hands it in (its id is SQLite's).
 _RECEIVED_COLUMNS = (
-    "id",
     "project_id",
     "phase_number",
     "item_key",
@@ -198,26 +197,22 @@ def _receive_clicks_on_sqlite(
 ) -> list[int]:
     """SQLite returns the rows of a many-row INSERT in no set order, so SQLAlchemy would send
     an INSERT a row to tell whose id is whose, each a trip through its execution machinery
-    while the clicks' acks wait. Every writing transaction here holds the write lock (BEGIN
-    IMMEDIATE), so the ids past the largest are free: they are given here, and the rows go to
-    the driver in one executemany, each value converted by its column's type as SQLAlchemy
-    would convert it."""
+    while the clicks' acks wait. Instead the rows go in one INSERT, each value converted by its
+    column's type as SQLAlchemy would convert it. SQLite gives each new row the largest id so
+    far plus one, in the order of the VALUES, and every writing transaction here holds the
+    write lock (BEGIN IMMEDIATE): the rows' ids are the last one's and those just before it."""
     converters = _bind_converters(received, connection.dialect)
-
-    def bound(click_id: int, click: dict[str, object]) -> tuple[object, ...]:
-        values = (click_id, *(click[name] for name in _RECEIVED_COLUMNS[1:]))
-        return tuple(
-            convert(value) if convert else value for convert, value in zip(converters, values, strict=True)
-        )
-
-    largest = connection.exec_driver_sql(f"SELECT coalesce(max(id), 0) FROM {received.name}").scalar_one()
-    ids = list(range(largest + 1, largest + 1 + len(clicks)))
-    placeholders = ", ".join("?" for _ in _RECEIVED_COLUMNS)
-    connection.exec_driver_sql(
-        f"INSERT INTO {received.name} ({', '.join(_RECEIVED_COLUMNS)}) VALUES ({placeholders})",
-        [bound(click_id, click) for click_id, click in zip(ids, clicks, strict=True)],
-    )
-    return ids
+    values = [
+        convert(click[name]) if convert else click[name]
+        for click in clicks
+        for name, convert in zip(_RECEIVED_COLUMNS, converters, strict=True)
+    ]
+    row = f"({', '.join('?' for _ in _RECEIVED_COLUMNS)})"
+    rows = ", ".join([row] * len(clicks))
+    last = connection.exec_driver_sql(
+        f"INSERT INTO {received.name} ({', '.join(_RECEIVED_COLUMNS)}) VALUES {rows}", tuple(values)
+    ).lastrowid
+    return list(range(last - len(clicks) + 1, last + 1))
 
 
 @lru_cache(maxsize=8)
