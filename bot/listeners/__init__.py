@@ -29,9 +29,11 @@ def register(
     home: HomeTab,
 ) -> None:
     """`background` runs the slow part of every request, after its ack; `modal_pool` opens modals."""
-    app.use(payload_shape.refuse_malformed)
+    app.use(payload_shape.RefuseMalformed())
+    # Bolt tries listeners in the order they were registered, building every argument a
+    # listener could ask for at each try: checkbox clicks, the requests that come most, first.
+    actions.register(app, background, clicks)
     commands.register(app, background, workflow, nudges, governance, lifecycle, record)
     lifecycle_events.register(app, background, lifecycle, home)
-    actions.register(app, background, clicks)
     nudge_actions.register(app, background, nudges)
     forms.register(app, background, governance, modal_pool)

@@ -12,7 +12,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import BoltResponse
+from slack_bolt import BoltRequest, BoltResponse
+from slack_bolt.middleware import Middleware
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +88,18 @@ def _optional(container: dict[str, Any], key: str, kind: type) -> bool:
     return container.get(key) is None or isinstance(container[key], kind)
 
 
-def refuse_malformed(body: dict[str, Any], next: Callable[[], BoltResponse | None]) -> BoltResponse | None:
-    """Bolt global middleware: a malformed payload gets a 400 and reaches no listener."""
-    reason = problem(body)
-    if reason is None:
-        return next()  # type: ignore[func-returns-value]
-    log.warning("malformed Slack payload: %s", reason)
-    return BoltResponse(status=400, body=MALFORMED, headers={"content-type": "text/plain; charset=utf-8"})
+class RefuseMalformed(Middleware):
+    """Bolt global middleware: a malformed payload gets a 400 and reaches no listener.
+
+    A Middleware subclass rather than a function: for a function, Bolt builds every argument
+    a listener could ask for (payload views, say, respond, ...) on each request, and every
+    click would pay for that."""
+
+    def process(
+        self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
+    ) -> BoltResponse | None:
+        reason = problem(req.body)
+        if reason is None:
+            return next()
+        log.warning("malformed Slack payload: %s", reason)
+        return BoltResponse(status=400, body=MALFORMED, headers={"content-type": "text/plain; charset=utf-8"})
