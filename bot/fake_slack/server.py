@@ -210,6 +210,9 @@ class SlackError(Exception):
 
 class _QuietHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: a bot whose background threads call at once then
+    # met dropped and reset connections, which Slack does not give for a few dozen callers.
+    request_queue_size = 128
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that timed out (see delay()) has hung up before we answer: not an error here.
