@@ -6,6 +6,8 @@ Served like the bot (waitress, through bot/server.py's HttpServer), in one of tw
 - `bot`: the Bolt app built exactly as the bot builds it (bot.app.make_bolt_app) and served by
   the bot's WSGI app (signature checked before Bolt parses anything), with what startup built
   frozen out of garbage collection as the bot does (bot.cli.freeze_startup_objects).
+Both log as the bot does (bot.core.logging): waitress's line for every request that waits for
+a thread would otherwise cost the bare app CPU that the bot does not spend.
 
     python -m benchmarks.bare_bolt {default|bot} PORT SLACK_API_URL
 """
@@ -23,6 +25,7 @@ from slack_sdk import WebClient
 
 from bot.app import make_bolt_app
 from bot.cli import freeze_startup_objects
+from bot.core.logging import configure_logging
 from bot.server import HttpServer, WsgiApp, make_wsgi_app
 from storage.engine import make_engine
 from tests.support import BOT_TOKEN, SIGNING_SECRET
@@ -47,6 +50,7 @@ def build(config: str, api_url: str) -> WsgiApp:
 
 def main() -> None:
     config, port, api_url = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    configure_logging("WARNING")
     server = HttpServer(build(config, api_url), "127.0.0.1", port)
     if config == "bot":
         freeze_startup_objects()

@@ -79,7 +79,8 @@ LOAD_ITEMS = 2
 BURST_TICKS = 30
 DUE_NUDGES = 10_000
 STATEMENT_PROJECTS = (10, 10_000)
-SEED_WAIT_SECONDS = 180
+SEED_WAIT_SECONDS = 300  # more than CLAIM_TIMEOUT (2 minutes): see seed_projects
+SEED_START_AGAIN_SECONDS = 30
 
 
 # --- load generation -------------------------------------------------------------------------------
@@ -235,8 +236,12 @@ def seed_projects(fake: FakeSlack, sender: SlackSender, count: int) -> list[dict
         list(pool.map(start, channels))
     phase_ones = []
     for channel in channels:
-        # A start whose post timed out is finished by the beat (every 30 s), after a read-back.
+        # A start whose post got no answer from Slack (a timeout, a reset connection) stays
+        # half-made, and the user is told to run /distill start again in a few minutes: the
+        # next start after CLAIM_TIMEOUT adopts the parent Slack stored, or starts afresh.
+        # The seeder does as the user is told.
         deadline = time.monotonic() + SEED_WAIT_SECONDS
+        start_again = time.monotonic() + SEED_START_AGAIN_SECONDS
         while True:
             try:
                 replies = replies_of(fake, channel)
@@ -247,6 +252,9 @@ def seed_projects(fake: FakeSlack, sender: SlackSender, count: int) -> list[dict
                 break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"no checklist thread in {channel}")
+            if time.monotonic() > start_again:
+                start(channel)
+                start_again = time.monotonic() + SEED_START_AGAIN_SECONDS
             time.sleep(0.05)
     return [{"channel": channel, "message": message} for channel, message in phase_ones]
 
