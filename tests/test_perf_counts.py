@@ -94,9 +94,9 @@ def counting(engine: Engine) -> Iterator[list[str]]:
 def test_before_its_ack_a_click_is_one_insert_and_the_gate_reads_each_thing_once(
     bot: RunningBot, fake_slack: FakeSlack
 ) -> None:
-    """Before the ack the click is only stored as it came: one insert. The gate applies it
-    after the ack, holding the project's lock: every repeated read there is paid by every
-    click of the project queued behind it."""
+    """Before the ack the click is only stored as it came: one insert, nothing read. The gate
+    applies it after the ack, holding the project's lock: every repeated read there is paid
+    by every click of the project queued behind it."""
     phase_one = start(bot)
     with counting(bot.engine) as statements:
         bot.slack.click(PROJECT_CHANNEL, phase_one["ts"], TEMPLATE.phase(1).items[0].key, selected=True)
