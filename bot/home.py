@@ -9,11 +9,12 @@ from slack_sdk.errors import SlackClientError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from bot import membership
 from bot.checklist.template import Template
 from bot.core.clock import Clock
 from bot.nudges import schedules
 from bot.project_state import done_items
-from bot.rendering.home import HOME_PROJECTS_SHOWN, HomeRow, home_view
+from bot.rendering.home import HOME_PROJECTS_SHOWN, HomeRow, home_view, home_view_without_channels
 from storage import queries
 from storage.engine import session_scope
 from storage.models import Outcome, Project, ProjectStatus
@@ -46,15 +47,20 @@ class HomeTab:
         self.publish(team_id, user_id)
 
     def publish(self, team_id: str, user_id: str) -> None:
-        view = self.build(team_id)
+        view = self.build(team_id, user_id)
         try:
             self.slack.views_publish(user_id=user_id, view=view)
         except SlackClientError as error:
             log.warning("could not publish the Home tab: %s", type(error).__name__)
 
-    def build(self, team_id: str) -> dict[str, object]:
+    def build(self, team_id: str, user_id: str) -> dict[str, object]:
+        """The projects of the channels `user_id` is in: a private channel's name, progress and
+        thread are for its members only."""
+        channels = membership.channels_of(self.slack, user_id)  # before the session: a Slack call
+        if channels is None:
+            return home_view_without_channels()
         with session_scope(self.engine) as session:
-            projects = queries.list_workspace_projects(session, team_id)
+            projects = queries.list_projects_in_channels(session, team_id, channels)
             rows = [self._row(session, project) for project in projects[:HOME_PROJECTS_SHOWN]]
             return home_view(rows, [status_of(project) for project in projects])
 

@@ -1,4 +1,5 @@
-"""Being a member of a project's channel, so the bot can always read its own thread back.
+"""Channel membership: the bot's, so it can always read its own thread back; a person's, so
+the Home tab shows them only the projects of channels they are in.
 
 `chat:write.public` lets the bot post in a public channel it never joined, but reading that
 channel (`conversations.history`, `conversations.replies`) answers `not_in_channel`, and every
@@ -14,6 +15,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 log = logging.getLogger(__name__)
+
+# users.conversations pages (Slack recommends at most 200 a page), and how many to walk: a
+# person in more channels than this sees the projects of the first 5,000 only.
+CHANNELS_PAGE_SIZE = 200
+CHANNELS_MAX_PAGES = 25
 
 INVITE = "`/invite @Distill Bot`"
 PRIVATE_WITHOUT_ME = (
@@ -59,3 +65,28 @@ def _is_member(slack: WebClient, channel_id: str) -> bool:
         return bool(slack.conversations_info(channel=channel_id)["channel"]["is_member"])
     except (SlackClientError, KeyError, TypeError):
         return False
+
+
+def channels_of(slack: WebClient, user_id: str) -> frozenset[str] | None:
+    """The public and private channels `user_id` is in, or None when Slack did not say.
+
+    Slack lists another person's private channels only where the bot is a member too, which
+    every project's channel is; a private channel's project is never shown to someone outside."""
+    channels: set[str] = set()
+    cursor = ""
+    try:
+        for _ in range(CHANNELS_MAX_PAGES):
+            page = slack.users_conversations(
+                user=user_id,
+                types="public_channel,private_channel",
+                limit=CHANNELS_PAGE_SIZE,
+                cursor=cursor or None,
+            )
+            channels.update(str(channel["id"]) for channel in page["channels"])
+            cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "")
+            if not cursor:
+                break
+    except (SlackClientError, KeyError, TypeError) as error:
+        log.warning("could not list a user's channels: %s", type(error).__name__)
+        return None
+    return frozenset(channels)

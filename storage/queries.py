@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -1098,14 +1098,18 @@ def list_cycles(session: Session, project: Project) -> list[Project]:
     return list(reversed(chain))
 
 
-def list_workspace_projects(session: Session, team_id: str) -> list[Project]:
-    """Each project's newest cycle in the workspace, the most recently active first."""
+def list_projects_in_channels(session: Session, team_id: str, channel_ids: Collection[str]) -> list[Project]:
+    """The newest cycle of each project in these channels of the workspace, the most recently
+    active first."""
+    if not channel_ids:
+        return []
     superseded = select(Project.previous_project_id).where(
         Project.team_id == team_id, col(Project.previous_project_id).is_not(None)
     )
     projects = session.exec(
         select(Project).where(
             Project.team_id == team_id,
+            col(Project.channel_id).in_(sorted(channel_ids)),
             Project.status != ProjectStatus.STARTING,
             col(Project.id).not_in(superseded),
         )

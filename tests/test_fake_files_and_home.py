@@ -81,3 +81,46 @@ def test_files_need_the_files_write_scope() -> None:
         assert (
             error_of(lambda: client.files_getUploadURLExternal(filename="a.txt", length=3)) == "missing_scope"
         )
+
+
+def test_users_conversations_lists_a_users_channels_as_slack_does(fake: FakeSlack) -> None:
+    """Another user's private channels are listed only where the bot is a member too; public
+    ones wherever the user is; the bot's own listing, without `user`, is its memberships."""
+    fake.add_user("U2", "bo")
+    fake.add_channel("C3", "ann-only", members=["U1"])
+    fake.add_channel("G1", "secret", is_private=True, members=["U1"])
+    fake.add_channel("G2", "secret-without-bot", is_private=True, is_member=False, members=["U1"])
+    fake.add_channel("G3", "bo-only", is_private=True, members=["U2"])
+    fake.add_channel("C4", "old", is_archived=True)
+    client = WebClient(token=fake.bot_token, base_url=fake.api_url)
+
+    def listed(**args: object) -> list[str]:
+        return [c["id"] for c in client.users_conversations(**args)["channels"]]
+
+    both = "public_channel,private_channel"
+    assert listed(user="U1", types=both) == ["C1", "C2", "C3", "C4", "G1"]
+    assert listed(user="U2", types=both) == ["C1", "C2", "C4", "G3"]
+    assert listed(user="U2", types=both, exclude_archived=True) == ["C1", "C2", "G3"]
+    assert listed(user="U1") == ["C1", "C2", "C3", "C4"]  # public channels unless told otherwise
+    assert listed(types=both) == ["C1", "C3", "C4", "G1", "G3"]  # the bot's own
+    page = client.users_conversations(user="U1", types=both, limit=2)
+    assert [c["id"] for c in page["channels"]] == ["C1", "C2"]
+    assert "is_member" not in page["channels"][0]
+    rest = client.users_conversations(
+        user="U1", types=both, limit=2, cursor=page["response_metadata"]["next_cursor"]
+    )
+    assert [c["id"] for c in rest["channels"]] == ["C3", "C4"]
+    assert error_of(lambda: client.users_conversations(user="UNOBODY")) == "user_not_found"
+    assert error_of(lambda: client.users_conversations(types="public_channel,rooms")) == "invalid_types"
+    assert error_of(lambda: client.users_conversations(limit=1000)) == "invalid_limit"
+    assert error_of(lambda: client.users_conversations(cursor="bm9wZQ==")) == "invalid_cursor"
+
+
+def test_users_conversations_needs_the_scope_of_each_kind_listed() -> None:
+    with FakeSlack(scopes=frozenset({"channels:read"})) as fake:
+        client = WebClient(token=fake.bot_token, base_url=fake.api_url)
+        assert client.users_conversations(types="public_channel")["ok"]
+        with pytest.raises(SlackApiError) as refused:
+            client.users_conversations(types="public_channel,private_channel")
+        assert refused.value.response["error"] == "missing_scope"
+        assert refused.value.response["needed"] == "groups:read"

@@ -316,14 +316,14 @@ def open_channel(page: Page, name: str) -> None:
     expect(page.locator("#channel-header")).to_contain_text(name)
 
 
-def test_the_home_tab_lists_the_workspaces_projects(page: Page, steps: Steps) -> None:
+def test_the_home_tab_lists_the_projects_of_your_channels(page: Page, steps: Steps) -> None:
     start_project(page, "Support-ticket router")
     open_channel(page, "search-ranking")
     start_project(page, "Search ranker")
     page.get_by_test_id("home-link").click()
     home = page.locator("#messages .home")
     expect(home.locator(".bk-header")).to_have_text("Distillation projects")
-    expect(home).to_contain_text("2 in this workspace: 2 open. Newest activity first.")
+    expect(home).to_contain_text("2 in your channels: 2 open. Newest activity first.")
     projects = home.locator(".bk-section")
     expect(projects).to_have_count(2)
     expect(projects.nth(0)).to_contain_text("Search ranker · #search-ranking · 🟢 open")

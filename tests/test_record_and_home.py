@@ -19,7 +19,7 @@ from storage import queries
 from storage.engine import session_scope
 from storage.models import EventReceipt, Owner, SuccessBars, Waiver
 from tests.checklist_flow import TEMPLATE, fill_form, parent_of, submit_view, tick_phase
-from tests.conftest import PROJECT_CHANNEL
+from tests.conftest import OTHER_CHANNEL, PROJECT_CHANNEL
 from tests.support import TEAM, RunningBot
 from tests.test_lifecycle import click, command, open_stop_form, phase, project_row, start, to_phase
 
@@ -269,6 +269,8 @@ def test_home_tab_fits_slacks_limits_with_two_hundred_projects(
     bot: RunningBot, fake_slack: FakeSlack
 ) -> None:
     now = bot.clock()
+    for number in range(200):  # more channels than one page of users.conversations
+        fake_slack.add_channel(f"C{number:08d}", f"project-{number}")
     with session_scope(bot.engine) as session:
         for number in range(200):
             project = queries.create_project(
@@ -303,4 +305,51 @@ def test_home_tab_fits_slacks_limits_with_two_hundred_projects(
     assert len(sections) == HOME_PROJECTS_SHOWN
     assert "project 199 " in sections[0] and f"project {200 - HOME_PROJECTS_SHOWN} " in sections[-1]
     assert f"{200 - HOME_PROJECTS_SHOWN} more projects" in text
-    assert "200 in this workspace" in text
+    assert "200 in your channels" in text
+
+
+def add_project(bot: RunningBot, channel_id: str, name: str) -> None:
+    with session_scope(bot.engine) as session:
+        project = queries.create_project(
+            session,
+            team_id=TEAM,
+            channel_id=channel_id,
+            name=name,
+            checklist=TEMPLATE.name,
+            started_by="UALICE",
+            now=bot.clock(),
+        )
+        queries.activate_project(
+            session, project, permalink=f"https://fake.slack.com/archives/{channel_id}/p1"
+        )
+
+
+def test_home_tab_shows_each_person_the_projects_of_their_own_channels(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    """A private channel's project is for its members: nobody else's Home tab names it, nor a
+    public channel's project to someone outside it (a guest may not see that channel)."""
+    fake_slack.add_channel("G0LAUNCH", "launch-plans", is_private=True, members=["UALICE"])
+    fake_slack.add_channel("C0ALICE", "alice-team", members=["UALICE"])
+    add_project(bot, "G0LAUNCH", "Secret launch")
+    add_project(bot, "C0ALICE", "Alice router")
+    add_project(bot, OTHER_CHANNEL, "Everyone's ranker")  # a channel everyone is in
+
+    def home_of(user: str, event_id: str) -> str:
+        assert deliver_event(bot, home_opened(event_id, user=user)).status == 200
+        view = fake_slack.home_view(user)
+        assert view is not None
+        return json.dumps(view["blocks"])
+
+    alice = home_of("UALICE", "EvA")
+    assert "Secret launch" in alice and "Alice router" in alice and "Everyone's ranker" in alice
+    assert "3 in your channels" in alice
+    bob = home_of("UBOB", "EvB")
+    assert "Secret launch" not in bob and "Alice router" not in bob and "G0LAUNCH" not in bob
+    assert "Everyone's ranker" in bob and "1 in your channels" in bob
+
+    # Slack does not say which channels Bob is in: nothing is shown rather than everything.
+    fake_slack.fail("users.conversations", status=500, times=10)
+    bob = home_of("UBOB", "EvC")
+    assert "Everyone's ranker" not in bob and "Secret launch" not in bob
+    assert "Open this tab again in a moment" in bob

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -72,6 +72,14 @@ CONVERSATION_SCOPES = {
     "conversations.history": ("channels:history", "groups:history", "im:history"),
     "conversations.replies": ("channels:history", "groups:history", "im:history"),
 }
+# users.conversations needs the scope of every kind of conversation it is asked to list.
+TYPE_SCOPES = {
+    "public_channel": "channels:read",
+    "private_channel": "groups:read",
+    "mpim": "mpim:read",
+    "im": "im:read",
+}
+USERS_CONVERSATIONS_MAX_LIMIT = 999
 
 Json = dict[str, Any]
 
@@ -137,12 +145,17 @@ class Channel:
     id: str
     name: str
     is_private: bool = False
-    is_member: bool = True
+    is_member: bool = True  # the bot's membership
     is_archived: bool = False
+    # The people in it; None is everyone in the workspace, as in #general.
+    members: tuple[str, ...] | None = None
 
     @property
     def is_im(self) -> bool:
         return self.id.startswith("D")
+
+    def has_member(self, user_id: str) -> bool:
+        return self.members is None or user_id in self.members
 
     @property
     def hidden_from_bot(self) -> bool:
@@ -297,6 +310,7 @@ class FakeSlack:
             "conversations.history": (self._conversations_history, "bot"),
             "conversations.join": (self._conversations_join, "bot"),
             "users.info": (self._users_info, "bot"),
+            "users.conversations": (self._users_conversations, "bot"),
             "views.open": (self._views_open, "bot"),
             "views.push": (self._views_push, "bot"),
             "views.update": (self._views_update, "bot"),
@@ -373,10 +387,13 @@ class FakeSlack:
         is_private: bool = False,
         is_member: bool = True,
         is_archived: bool = False,
+        members: Iterable[str] | None = None,
     ) -> None:
-        """Ids starting with "D" are IMs (always private to the bot)."""
+        """Ids starting with "D" are IMs (always private to the bot). `is_member` is the bot's
+        membership; `members` the people in the channel (None: everyone in the workspace)."""
+        people = None if members is None else tuple(sorted(members))
         with self._lock:
-            self._channels[channel_id] = Channel(channel_id, name, is_private, is_member, is_archived)
+            self._channels[channel_id] = Channel(channel_id, name, is_private, is_member, is_archived, people)
             self._messages.setdefault(channel_id, {})
 
     def set_channel(self, channel_id: str, **changes: Any) -> None:
@@ -385,6 +402,8 @@ class FakeSlack:
         unknown = set(changes) - allowed
         if unknown:
             raise TypeError(f"set_channel: unknown fields {sorted(unknown)}; allowed: {sorted(allowed)}")
+        if changes.get("members") is not None:
+            changes["members"] = tuple(sorted(changes["members"]))
         with self._lock:
             self._channels[channel_id] = replace(self._channels[channel_id], **changes)
 
@@ -567,7 +586,10 @@ class FakeSlack:
     def restore(self, state: Json) -> None:
         with self._lock:
             for channel in state.get("channels", []):
-                self._channels[channel["id"]] = Channel(**channel)
+                members = channel.get("members")
+                self._channels[channel["id"]] = Channel(
+                    **{**channel, "members": None if members is None else tuple(members)}
+                )
             for user in state.get("users", []):
                 self._users[user["id"]] = User(**user)
             self._messages.update(copy.deepcopy(state.get("messages", {})))
@@ -837,6 +859,9 @@ class FakeSlack:
         return {"ok": True, **handler(args)}
 
     def _needed_scope(self, method: str, args: Json) -> str | None:
+        if method == "users.conversations":
+            needed = [TYPE_SCOPES[kind] for kind in self._conversation_types(args)]
+            return next((scope for scope in needed if scope not in self.scopes), None)
         by_kind = CONVERSATION_SCOPES.get(method)
         if by_kind is None:
             return METHOD_SCOPES.get(method)
@@ -1114,7 +1139,9 @@ class FakeSlack:
         return {"message_ts": ts}
 
     def _conversations_info(self, args: Json) -> Json:
-        channel = self._channel(args.get("channel"))
+        return {"channel": self._conversation(self._channel(args.get("channel")))}
+
+    def _conversation(self, channel: Channel) -> Json:
         info: Json = {
             "id": channel.id,
             "created": 1_600_000_000,
@@ -1132,7 +1159,7 @@ class FakeSlack:
         else:
             info["name"] = channel.name
             info["name_normalized"] = channel.name
-        return {"channel": info}
+        return info
 
     def _conversations_join(self, args: Json) -> Json:
         """Join a public channel; private ones need an invite (the bot cannot even see them)."""
@@ -1220,6 +1247,48 @@ class FakeSlack:
             return int(number)
         except ValueError:
             raise SlackError("invalid_cursor") from None
+
+    @staticmethod
+    def _conversation_types(args: Json) -> list[str]:
+        kinds = [kind.strip() for kind in str(args.get("types") or "public_channel").split(",")]
+        if not kinds or any(kind not in TYPE_SCOPES for kind in kinds):
+            raise SlackError("invalid_types")
+        return kinds
+
+    def _users_conversations(self, args: Json) -> Json:
+        """The conversations a user is in (the bot, without `user`). Slack lists another user's
+        private channels only where the bot is a member too, and omits `is_member`."""
+        kinds = set(self._conversation_types(args))
+        try:
+            limit = int(args.get("limit") or 100)
+        except (TypeError, ValueError):
+            raise SlackError("invalid_limit") from None
+        if not 1 <= limit <= USERS_CONVERSATIONS_MAX_LIMIT:
+            raise SlackError("invalid_limit")
+        user = args.get("user")
+        if user is not None and user not in self._users:
+            raise SlackError("user_not_found")
+        exclude_archived = _flag(args.get("exclude_archived"))
+
+        def kind(channel: Channel) -> str:
+            return "im" if channel.is_im else "private_channel" if channel.is_private else "public_channel"
+
+        def listed(channel: Channel) -> bool:
+            if kind(channel) not in kinds or (exclude_archived and channel.is_archived):
+                return False
+            if user is None:
+                return channel.is_member
+            if channel.is_im:
+                return False  # the bot's DMs are its own to list
+            return channel.has_member(user) and (channel.is_member or not channel.is_private)
+
+        found = sorted((c for c in self._channels.values() if listed(c)), key=lambda c: c.id)
+        offset = self._decode_cursor(args.get("cursor"))
+        page = found[offset : offset + limit]
+        conversations = [{k: v for k, v in self._conversation(c).items() if k != "is_member"} for c in page]
+        more = offset + len(page) < len(found)
+        cursor = base64.b64encode(f"offset:{offset + len(page)}".encode()).decode() if more else ""
+        return {"channels": conversations, "response_metadata": {"next_cursor": cursor}}
 
     def _users_info(self, args: Json) -> Json:
         user = self._users.get(args.get("user", ""))

@@ -1,4 +1,5 @@
-"""The App Home tab: the workspace's projects, newest activity first. Pure: rows -> a view.
+"""The App Home tab: the projects of the viewer's channels, newest activity first. Pure: rows
+-> a view.
 
 A Home tab view holds at most 100 blocks; the tab shows the most recently active projects
 one section each and sums up the rest by status, so it fits however many projects there are.
@@ -51,7 +52,7 @@ def home_view(rows: list[HomeRow], statuses: list[str]) -> dict[str, Any]:
             "elements": [
                 {
                     "type": "mrkdwn",
-                    "text": f"{len(statuses)} in this workspace: {summary}. Newest activity first.",
+                    "text": f"{len(statuses)} in your channels: {summary}. Newest activity first.",
                 }
             ],
         },
@@ -63,7 +64,8 @@ def home_view(rows: list[HomeRow], statuses: list[str]) -> dict[str, Any]:
                 "type": "section",
                 "text": {
                     "type": "mrkdwn",
-                    "text": "No projects yet. Run `/distill start [name]` in a project's channel.",
+                    "text": "No projects in your channels yet. "
+                    "Run `/distill start [name]` in a project's channel.",
                 },
             }
         )
@@ -86,6 +88,25 @@ def home_view(rows: list[HomeRow], statuses: list[str]) -> dict[str, Any]:
             },
         ]
     return {"type": "home", "blocks": blocks}
+
+
+def home_view_without_channels() -> dict[str, Any]:
+    """When Slack did not say which channels the viewer is in: no project is shown, since a
+    private channel's project is for its members only."""
+    return {
+        "type": "home",
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": "Distillation projects"}},
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": "Slack did not tell me which channels you are in, so I can't show your "
+                    "projects just now. Open this tab again in a moment.",
+                },
+            },
+        ],
+    }
 
 
 def _project_section(row: HomeRow) -> dict[str, Any]:
