@@ -193,7 +193,8 @@ def slack_escaped(text: str) -> str:
 # Redraw bookkeeping, not domain state: a refused click bumps the version so the clicker's checkbox resets.
 # A click is stored as Slack sent it before anything checks it (received_click, the inbox the
 # gate works through after the ack): what must not change is what the gate decides from it.
-BOOKKEEPING = {("project", "version"), ("postedmessage", "*"), ("received_click", "*")}
+# The thread's messages (posted_message) are compared too: a refused click redraws nothing new.
+BOOKKEEPING = {("project", "version"), ("received_click", "*")}
 # Pings and links; the bot's own links are permalinks into the workspace (the fake's host).
 SMUGGLED = re.compile(
     r"<(?:!(?:channel|here|everyone|subteam)|#C|https?:(?!//fake\.slack\.com/archives/)|mailto:)"
@@ -201,6 +202,9 @@ SMUGGLED = re.compile(
 
 
 def stored_state(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    tables = {table.name: set(table.columns.keys()) for table in SQLModel.metadata.sorted_tables}
+    misnamed = [(t, c) for t, c in BOOKKEEPING if t not in tables or c not in tables[t] | {"*"}]
+    assert not misnamed, f"BOOKKEEPING names what is not stored: {misnamed}"  # or it hides nothing
     state: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as connection:
         for table in SQLModel.metadata.sorted_tables:
