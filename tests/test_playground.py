@@ -120,7 +120,10 @@ def test_the_playground_command_serves_the_page_and_keeps_its_data(tmp_path: Pat
         assert script.status == 200 and "renderBlocks" in script.body
         assert http("GET", f"http://127.0.0.1:{port}/healthz").status == 200
         state = json.loads(http("GET", f"http://127.0.0.1:{port}/api/state?user=UALICE").body)
-        assert [c["name"] for c in state["channels"]] == ["support-router", "search-ranking", "general"]
+        names = ["support-router", "search-ranking", "launch-plans", "general"]
+        assert [c["name"] for c in state["channels"]] == names
+        state = json.loads(http("GET", f"http://127.0.0.1:{port}/api/state?user=UBOB").body)
+        assert [c["name"] for c in state["channels"]] == [n for n in names if n != "launch-plans"]
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
@@ -162,3 +165,33 @@ def test_a_shared_file_opens_as_plain_text_in_this_run_and_the_next(tmp_path: Pa
         assert (reopened.status, reopened.body.encode()) == (200, report["content"])
     finally:
         again.stop()
+
+
+def test_a_private_channel_and_its_project_are_for_its_members(tmp_path: Path) -> None:
+    playground = Playground(tmp_path / "playground.db", start=WEDNESDAY_MORNING).start()
+    launch = "C0LAUNCH"
+    try:
+        assert playground.command("UCAROL", launch, "/distill start Launch student")["ok"]
+        eventually(lambda: len(playground.fake.messages(launch)) == 2, "the parent and Phase 1 messages")
+        assert playground.command("UALICE", CHANNEL, "/distill start Router")["ok"]
+        eventually(lambda: len(playground.fake.messages(CHANNEL)) == 2, "the router's messages")
+
+        def home_of(user: str) -> str:
+            before = len(playground.fake.calls_to("views.publish"))
+            assert playground.open_home(user)["ok"]
+            eventually(lambda: len(playground.fake.calls_to("views.publish")) > before, "the Home tab")
+            return json.dumps(playground.state(user)["home"])
+
+        assert "Launch student" in home_of("UCAROL") and "Router" in home_of("UCAROL")
+        bob = home_of("UBOB")
+        assert "Router" in bob and "Launch student" not in bob and launch not in bob
+        # Nothing reaches the bot from a channel Bob is not in, as in Slack.
+        refused = http(
+            "POST",
+            f"{playground.url}/api/command",
+            json.dumps({"user": "UBOB", "channel": launch, "text": "/distill status"}).encode(),
+            {"Content-Type": "application/json"},
+        )
+        assert refused.status == 400 and "no such channel" in refused.body
+    finally:
+        playground.stop()

@@ -345,6 +345,21 @@ def test_the_home_tab_lists_the_projects_of_your_channels(page: Page, steps: Ste
     expect(thread(page).locator(".bk-header", has_text="Phase 1 of 7")).to_be_visible()
     steps.shot("thread-opened-from-home")
 
+    # A private channel's project is listed for its members only.
+    open_channel(page, "launch-plans")
+    expect(page.locator("#channel-header")).to_contain_text("🔒")
+    start_project(page, "Launch student")
+    page.get_by_test_id("home-link").click()
+    expect(home).to_contain_text("3 in your channels: 3 open.")
+    expect(projects.nth(0)).to_contain_text("Launch student · #launch-plans")
+    steps.shot("home-with-a-private-project")
+    act_as(page, "Bob")
+    page.get_by_test_id("home-link").click()
+    expect(home).to_contain_text("2 in your channels: 2 open.")
+    expect(home).not_to_contain_text("Launch student")
+    expect(page.locator("#channel-list [data-channel='launch-plans']")).to_have_count(0)
+    steps.shot("home-of-someone-outside-it")
+
 
 def test_export_uploads_the_report_and_the_events_into_the_thread(page: Page, steps: Steps) -> None:
     hostile = "<img src=x onerror=window.pwned=1> & <!here>"

@@ -59,10 +59,29 @@ PEOPLE = (
     Person("UCAROL", "Carol", "Research scientist"),
     Person("UDAN", "Dan", "Product manager"),
 )
+
+
+@dataclass(frozen=True)
+class Channel:
+    id: str
+    name: str
+    topic: str
+    members: tuple[str, ...] | None = None  # a private channel's people; None: public, everyone in it
+
+    @property
+    def is_private(self) -> bool:
+        return self.members is not None
+
+    def has_member(self, user_id: str) -> bool:
+        return self.members is None or user_id in self.members
+
+
 CHANNELS = (
-    ("C0ROUTER", "support-router", "Distilling the support-ticket router"),
-    ("C0RANKING", "search-ranking", "The search ranker's student model"),
-    ("C0GENERAL", "general", "Everyone"),
+    Channel("C0ROUTER", "support-router", "Distilling the support-ticket router"),
+    Channel("C0RANKING", "search-ranking", "The search ranker's student model"),
+    # Private: only Alice and Carol see it, its project, and that project on their Home tab.
+    Channel("C0LAUNCH", "launch-plans", "The next student's launch (Alice and Carol)", ("UALICE", "UCAROL")),
+    Channel("C0GENERAL", "general", "Everyone"),
 )
 # Web API methods after which the workspace has changed and is saved.
 _CHANGING_METHODS = ("chat.", "files.", "views.publish", "conversations.join")
@@ -117,8 +136,10 @@ class Playground:
         self.fake = FakeSlack(team_id=TEAM, clock=self.clock.timestamp).start()
         for person in PEOPLE:
             self.fake.add_user(person.id, person.name)
-        for channel_id, name, _ in CHANNELS:
-            self.fake.add_channel(channel_id, name)
+        for channel in CHANNELS:
+            self.fake.add_channel(
+                channel.id, channel.name, is_private=channel.is_private, members=channel.members
+            )
         if "slack" in saved:
             self.fake.restore(saved["slack"])
 
@@ -313,9 +334,16 @@ class Playground:
             "me": person.id,
             "bot": {"id": self.fake.bot_user_id, "name": BOT_NAME},
             "people": [vars(p) for p in PEOPLE],
-            "channels": [
-                {"id": cid, "name": name, "topic": topic, "messages": self.fake.messages(cid)}
-                for cid, name, topic in CHANNELS
+            "channels": [  # the ones this person is in, as Slack's sidebar shows
+                {
+                    "id": channel.id,
+                    "name": channel.name,
+                    "topic": channel.topic,
+                    "private": channel.is_private,
+                    "messages": self.fake.messages(channel.id),
+                }
+                for channel in CHANNELS
+                if channel.has_member(person.id)
             ],
             "ephemerals": ephemerals,
             "modal": None
@@ -333,7 +361,8 @@ class Playground:
     def command(self, user: str, channel: str, text: str) -> Json:
         """What the message box does with `text`: a `/distill` command goes to the bot; any other
         text is posted as the person's message."""
-        person, channel_name = self._person(user), self._channel_name(channel)
+        person = self._person(user)
+        channel_name = self._channel_name(person, channel)
         text = text.strip()
         if not text:
             return {"ok": True}
@@ -369,7 +398,8 @@ class Playground:
         self, user: str, channel: str, message_ts: str, action: Json, *, ephemeral_id: int | None = None
     ) -> Json:
         """A click on a button or checkbox of a message (or of an ephemeral message)."""
-        person, channel_name = self._person(user), self._channel_name(channel)
+        person = self._person(user)
+        channel_name = self._channel_name(person, channel)
         if not isinstance(action, dict) or not isinstance(action.get("action_id"), str):
             raise PlaygroundError("an action needs an action_id")
         message: Json | None
@@ -466,11 +496,12 @@ class Playground:
             raise PlaygroundError(f"no such person: {user[:20]!r}")
         return person
 
-    def _channel_name(self, channel: str) -> str:
-        name = next((name for cid, name, _ in CHANNELS if cid == channel), None)
-        if name is None:
+    def _channel_name(self, person: Person, channel: str) -> str:
+        """The name of a channel `person` is in: Slack sends nothing from a channel one is not in."""
+        found = next((c for c in CHANNELS if c.id == channel and c.has_member(person.id)), None)
+        if found is None:
             raise PlaygroundError(f"no such channel: {channel[:20]!r}")
-        return name
+        return found.name
 
     def _ephemeral_thread(self, ephemeral_id: int) -> str | None:
         with self._lock:

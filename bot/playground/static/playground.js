@@ -469,7 +469,8 @@
     select.value = me;
     fill($("channel-list"), ...state.channels.map((c) =>
       h("button", { class: "nav-item" + (!showHome && c.id === channelId ? " active" : ""), "data-channel": c.name,
-        onclick: () => openChannel(c.id) }, h("span", { class: "hash" }, "#"), c.name)));
+        onclick: () => openChannel(c.id) }, h("span", { class: "hash", title: c.private ? "private channel" : null },
+          c.private ? "🔒" : "#"), c.name)));
     $("home-link").classList.toggle("active", showHome);
     const now = new Date(state.now);
     fill($("clock-now"), 
@@ -484,7 +485,7 @@
     $("composer").hidden = false;
     $("composer-input").placeholder = `Message #${channel.name}`;
     fill($("channel-header"), 
-      h("div", { class: "channel-title" }, h("span", { class: "hash" }, "#"), channel.name),
+      h("div", { class: "channel-title" }, h("span", { class: "hash" }, channel.private ? "🔒" : "#"), channel.name),
       h("div", { class: "channel-topic" }, channel.topic));
     const top = channel.messages.filter((m) => !m.thread_ts || m.thread_ts === m.ts);
     const ephemerals = state.ephemerals.filter((e) => e.channel === channel.id && !e.thread_ts);
