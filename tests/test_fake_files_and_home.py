@@ -114,6 +114,12 @@ def test_users_conversations_lists_a_users_channels_as_slack_does(fake: FakeSlac
     assert error_of(lambda: client.users_conversations(types="public_channel,rooms")) == "invalid_types"
     assert error_of(lambda: client.users_conversations(limit=1000)) == "invalid_limit"
     assert error_of(lambda: client.users_conversations(cursor="bm9wZQ==")) == "invalid_cursor"
+    # Someone outside a channel gets no ephemeral message in it.
+    assert client.chat_postEphemeral(channel="C3", user="U1", text="hi")["ok"]
+    assert (
+        error_of(lambda: client.chat_postEphemeral(channel="C3", user="U2", text="hi"))
+        == "user_not_in_channel"
+    )
 
 
 def test_users_conversations_needs_the_scope_of_each_kind_listed() -> None:

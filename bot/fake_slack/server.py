@@ -1123,6 +1123,8 @@ class FakeSlack:
         user = args.get("user")
         if not isinstance(user, str) or user not in self._users:
             raise SlackError("user_not_found")
+        if not channel.is_im and not channel.has_member(user):
+            raise SlackError("user_not_in_channel")
         text, blocks, attachments = self._content(args, surface="chat.postEphemeral")
         ts = self._next_ts()
         self._ephemerals.append(
