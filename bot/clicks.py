@@ -21,12 +21,13 @@ from sqlmodel import Session
 
 from bot.core.clock import Clock
 from bot.rendering.ids import ItemRef
+from bot.rendering.mrkdwn import cut
 from bot.slack_sync import REPAIR_SECONDS, saved_but_behind
 from bot.workflow import ItemClick, Workflow
 from storage import queries
 from storage.engine import session_scope
 from storage.group_commit import GroupCommit
-from storage.models import Project, ReceivedClick
+from storage.models import CLICK_REPLY_MAX, Project, ReceivedClick
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,10 @@ class ClickInbox:
                 waiting = queries.waiting_clicks(session, project_id, limit=CLICKS_PER_TRANSACTION)
                 now = self.clock()
                 for received in waiting:
-                    received.reply = self._apply_received(session, project, received)
+                    reply = self._apply_received(session, project, received)
+                    # Cut to fit its column: a reply the database refused would fail the batch, and
+                    # the project's later clicks with it, on every retry.
+                    received.reply = None if reply is None else cut(reply, CLICK_REPLY_MAX)
                     received.applied_at = now
                     session.add(received)
                     if received.id == answer_for:
@@ -170,6 +174,8 @@ class ClickInbox:
                 self.apply_waiting(project_id)
             except OperationalError:
                 log.warning("applying project %s's waiting clicks failed; the next beat retries", project_id)
+            except Exception:  # a bug: it must not keep the beat from the other projects
+                log.exception("applying project %s's waiting clicks failed", project_id)
             applied += 1
         with session_scope(self.engine) as session:
             queries.forget_applied_clicks(session, applied_before=self.clock() - APPLIED_CLICKS_KEPT)

@@ -21,6 +21,7 @@ from bot.core.clock import Clock
 from bot.permissions import NOT_HERE
 from bot.project_state import NO_PROJECT, channel_project, done_items, in_force, load_evidence
 from bot.rendering import messages as render
+from bot.rendering.ids import parse_stored_id
 from bot.workflow import Workflow
 from storage import queries
 from storage.engine import session_scope
@@ -163,8 +164,8 @@ class Governance:
         self, kind: str, *, team_id: str, user_id: str, view: modals.View
     ) -> tuple[modals.Errors, int | None]:
         """Validate and store a submission. Returns field errors, or the project to redraw."""
-        project_id = modals.metadata(view).get("project_id")
-        if not isinstance(project_id, int):
+        project_id = parse_stored_id(modals.metadata(view).get("project_id"))
+        if project_id is None:
             return {"_": "This form is out of date."}, None
         now = self.clock()
         with session_scope(self.engine) as session:

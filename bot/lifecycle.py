@@ -22,6 +22,7 @@ from bot.core.clock import Clock
 from bot.nudges import schedules
 from bot.project_state import NO_PROJECT, channel_project
 from bot.rendering import messages as render
+from bot.rendering.ids import parse_stored_id
 from bot.workflow import Workflow
 from storage import queries
 from storage.engine import session_scope
@@ -76,8 +77,8 @@ class Lifecycle:
         self, *, team_id: str, user_id: str, view: modals.View
     ) -> tuple[modals.Errors, int | None]:
         """Validate and store a stop (before the ack, so errors show in the form)."""
-        project_id = modals.metadata(view).get("project_id")
-        if not isinstance(project_id, int):
+        project_id = parse_stored_id(modals.metadata(view).get("project_id"))
+        if project_id is None:
             return {"_": "This form is out of date."}, None
         now = self.clock()
         with session_scope(self.engine) as session:
@@ -128,9 +129,9 @@ class Lifecycle:
         """`/distill reopen N why`: reopen passed phase N; later phases lock until it passes again."""
         number_text, _, reason = argument.strip().partition(" ")
         reason = " ".join(reason.split())[: modals.REASON_LENGTH]
-        if not number_text.isdigit() or not 1 <= int(number_text) <= len(self.template.phases):
+        phase_number = parse_stored_id(number_text)
+        if phase_number is None or not 1 <= phase_number <= len(self.template.phases):
             return f"{REOPEN_USAGE} Phases are numbered 1 to {len(self.template.phases)}."
-        phase_number = int(number_text)
         now = self.clock()
         with session_scope(self.engine) as session:
             project = _locked_channel_project(session, team_id, channel_id, user_id, permissions.REOPEN)

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from bot.checklist.evidence import BarsView, SliceBarView
 from bot.checklist.template import Item
+from bot.core.text import as_typed
 from bot.rendering.mrkdwn import escape
 
 View = dict[str, Any]
@@ -256,10 +257,10 @@ def _value(view: View, block_id: str) -> str:
     if not isinstance(element, dict):
         return ""
     if element.get("type") in ("static_select", "radio_buttons"):
-        return str((element.get("selected_option") or {}).get("value") or "")
+        return as_typed((element.get("selected_option") or {}).get("value"))
     if element.get("type") == "datepicker":
-        return str(element.get("selected_date") or "")
-    return str(element.get("value") or "").strip()
+        return as_typed(element.get("selected_date"))
+    return as_typed(element.get("value")).strip()
 
 
 _DECIMAL = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DataError, IntegrityError
 
 from storage.engine import transaction_on, waiting_at_most
 
@@ -124,7 +125,15 @@ class GroupCommit(Generic[Row, Key]):
                 keys = self._write(connection, [handed.row for handed in batch])
             for handed, key in zip(batch, keys, strict=True):
                 handed.key = key
-        except BaseException as error:  # every row of the batch shares its transaction's fate
+        except (DataError, IntegrityError) as error:
+            # One row the database refuses must not fail the rows that came with it: each is
+            # written alone, and only the refused one fails.
+            if len(batch) == 1:
+                batch[0].error = error
+            else:
+                for handed in batch:
+                    self._commit([handed])
+        except BaseException as error:  # the database itself failed: the batch shares its fate
             for handed in batch:
                 handed.error = error
         finally:

@@ -121,6 +121,10 @@ class TickEvent(SQLModel, table=True):
     version: int
 
 
+# The longest answer to a click that is kept for its clicker (characters, as sent to Slack).
+CLICK_REPLY_MAX = 3000
+
+
 class ReceivedClick(SQLModel, table=True):
     """A checkbox click as Slack delivered it, stored before its ack and applied after it.
 
@@ -143,7 +147,7 @@ class ReceivedClick(SQLModel, table=True):
     user_id: str = Field(max_length=32)
     received_at: datetime = Field(sa_column=_utc())
     applied_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
-    reply: str | None = Field(default=None, max_length=3000)  # the clicker's answer, once applied
+    reply: str | None = Field(default=None, max_length=CLICK_REPLY_MAX)  # the clicker's answer, once applied
 
 
 class MessageKind:

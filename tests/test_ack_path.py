@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Connection, Engine, event, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, select
 
 from bot.background import RequestsFirst
@@ -37,11 +37,12 @@ def click(user: str) -> dict[str, object]:
 
 
 def store_while_the_first_row_is_written(
-    database_url: str, others: int, **group_options: int
+    database_url: str, others: int, *, refused: frozenset[str] = frozenset(), **group_options: int
 ) -> tuple[list[list[str]], dict[str, int], dict[str, int]]:
     """One thread stores "UFIRST"; while its transaction is open, `others` threads hand in a
-    row each. Returns the batches written (users, in order), the key each thread got, and the
-    key stored for each user."""
+    row each (the rows of users in `refused` lack an item, which the database refuses).
+    Returns the batches written (users, in order), the key each thread got (or -1 if its
+    store raised IntegrityError), and the key stored for each user."""
     engine = make_engine(database_url)
     upgrade(engine)
     batches: list[list[str]] = []
@@ -60,7 +61,11 @@ def store_while_the_first_row_is_written(
     keys: dict[str, int] = {}
 
     def store(user: str) -> None:
-        keys[user] = group.store(click(user))
+        row = {**click(user), "item_key": None} if user in refused else click(user)
+        try:
+            keys[user] = group.store(row)
+        except IntegrityError:
+            keys[user] = -1
 
     # Daemon threads: a thread left waiting fails the test instead of hanging it.
     first = threading.Thread(target=store, args=("UFIRST",), daemon=True)
@@ -95,6 +100,14 @@ def test_rows_past_a_batchs_limit_go_in_the_next_batches_each_to_its_own_thread(
     assert [len(batch) for batch in batches] == [1, 4, 4, 4, 4, 2]
     assert sorted(user for batch in batches[1:] for user in batch) == [f"U{n:02d}" for n in range(18)]
     assert keys == stored and len(stored) == 19
+
+
+def test_a_row_the_database_refuses_fails_alone_not_the_rows_written_with_it(database_url: str) -> None:
+    batches, keys, stored = store_while_the_first_row_is_written(database_url, 3, refused=frozenset({"U01"}))
+    assert sorted(batches[1]) == ["U00", "U01", "U02"]  # refused as a batch, then one by one
+    assert sorted(batches[2:]) == [["U00"], ["U01"], ["U02"]]
+    assert keys["U01"] == -1 and {u: k for u, k in keys.items() if u != "U01"} == stored
+    assert sorted(stored) == ["U00", "U02", "UFIRST"]
 
 
 def test_every_row_of_a_failed_batch_raises_its_error(sqlite_url: str) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
+from bot.core.text import as_typed
 from bot.governance import Governance
 from bot.lifecycle import Lifecycle
 from bot.listeners.common import ack_and_run
@@ -47,7 +48,7 @@ def register(
     def distill(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         # Slack sends & < > escaped (should_escape): read the text as typed, once, here; every
         # reply that quotes it escapes it again (rendering.mrkdwn.escape).
-        text = html.unescape(str(command.get("text") or "")).strip()
+        text = html.unescape(as_typed(command.get("text"))).strip()
         subcommand, _, argument = text.partition(" ")
         subcommand = subcommand.lower()
         if subcommand in {"", "help"}:

@@ -12,6 +12,7 @@ from bot import modals
 from bot.background import Busy
 from bot.governance import Governance
 from bot.listeners.common import origin, run_and_reply
+from bot.rendering.ids import parse_stored_id
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,8 @@ def _register_opener(
     def open_form(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         ack()
         project_text, _, phase_text = str(action.get("value", "")).partition(":")
-        if not (project_text.isdigit() and phase_text.isdigit()):
+        project_id, phase_number = parse_stored_id(project_text), parse_stored_id(phase_text)
+        if project_id is None or phase_number is None:
             # From the pool: the listener runs before the response, and Slack waits for it.
             run_and_reply(background, respond, lambda: STALE_BUTTON, "stale button")
             return
@@ -61,8 +63,8 @@ def _register_opener(
                 team_id=team_id,
                 channel_id=channel_id,
                 user_id=user_id,
-                project_id=int(project_text),
-                phase_number=int(phase_text),
+                project_id=project_id,
+                phase_number=phase_number,
             ),
             f"opening the {kind} form",
         )

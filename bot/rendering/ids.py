@@ -7,7 +7,11 @@ from dataclasses import dataclass
 
 ITEM_ACTION_PREFIX = "item:"
 ITEM_ACTION_PATTERN = re.compile(r"^item:")
-_ITEM_BLOCK = re.compile(r"^item:(\d{1,12}):(\d{1,3}):([a-z0-9-]{1,40}):(\d{1,12})$")
+_ITEM_BLOCK = re.compile(r"^item:([0-9]{1,10}):([0-9]{1,3}):([a-z0-9-]{1,40}):([0-9]{1,10})$")
+# Ids and versions are stored as 4-byte integers (PostgreSQL's INTEGER): a larger number in a
+# payload is not one the bot wrote, and must not reach the database.
+MAX_STORED_ID = 2**31 - 1
+_ASCII_NUMBER = re.compile(r"[0-9]{1,10}")
 
 
 @dataclass(frozen=True)
@@ -37,4 +41,15 @@ def parse_item_block_id(block_id: object) -> ItemRef | None:
     if match is None:
         return None
     project_id, phase_number, item_key, version = match.groups()
-    return ItemRef(int(project_id), int(phase_number), item_key, int(version))
+    ref = ItemRef(int(project_id), int(phase_number), item_key, int(version))
+    return ref if max(ref.project_id, ref.version) <= MAX_STORED_ID else None
+
+
+def parse_stored_id(value: object) -> int | None:
+    """A number the bot wrote into a button's value or a form's metadata (a project, nudge or
+    phase number), or None for anything else: other digits ("²"), a bool, one too large to store."""
+    if isinstance(value, str) and _ASCII_NUMBER.fullmatch(value):
+        value = int(value)
+    if type(value) is not int or not 0 <= value <= MAX_STORED_ID:
+        return None
+    return value

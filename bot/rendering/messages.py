@@ -17,7 +17,7 @@ from bot.checklist.evidence import BarsView, EvaluationView, Evidence, Missing, 
 from bot.checklist.gate import CYCLE_CARRIES_PHASES, open_items
 from bot.checklist.template import Template
 from bot.rendering.ids import ItemRef, item_action_id, item_block_id
-from bot.rendering.mrkdwn import MESSAGE_TEXT_BUDGET, clip, escape, pack
+from bot.rendering.mrkdwn import MESSAGE_TEXT_BUDGET, clip, cut, escape, pack
 
 __all__ = ["clip", "escape"]  # the one way user text enters mrkdwn, for every caller
 
@@ -524,6 +524,24 @@ def evaluation_message(bars: BarsView, evaluation: EvaluationView) -> Message:
     return Message(text=f"Evaluation recorded: {passed}/{judged} bars pass", blocks=blocks)
 
 
+# Slice names quoted in one answer to a tick (escaped): the answer is kept with the click
+# (storage.models.CLICK_REPLY_MAX), so the names leave room for the sentence around them.
+SLICE_NAMES_BUDGET = 1_500
+
+
+def _names_within(names: list[str], budget: int) -> str:
+    """Names joined with commas, as many as fit in `budget` characters, then how many more."""
+    shown: list[str] = []
+    for name in names:
+        if len(", ".join([*shown, name])) > budget:
+            if not shown:  # one name longer than the budget: its start
+                shown.append(cut(name, budget))
+            break
+        shown.append(name)
+    rest = len(names) - len(shown)
+    return ", ".join(shown) + (f" and {rest} more" if rest else "")
+
+
 _RECORD_BARS = "Record it first with *Record success bars* on the Phase 2 message."
 _RECORD_EVALUATION = "Record one first with *Record evaluation* on the Phase 6 message."
 _NEEDS = {
@@ -538,8 +556,9 @@ _NEEDS = {
 
 
 def missing_evidence_text(missing: Missing) -> str:
-    """The private answer to a tick the evidence does not support yet; slice names escaped."""
-    names = ", ".join(escape(name) for name in missing.slices)
+    """The private answer to a tick the evidence does not support yet; slice names escaped, as
+    many as fit in `SLICE_NAMES_BUDGET` characters."""
+    names = _names_within([escape(name) for name in missing.slices], SLICE_NAMES_BUDGET)
     if missing.needs == "slice-scores":
         return f"The newest evaluation has no scores for {names}. {_RECORD_EVALUATION}"
     if missing.needs == "critical-slices-fail":
