@@ -335,8 +335,17 @@ class ProjectRecord:
 # --- documents (pure) --------------------------------------------------------------------------------
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (`=HYPERLINK(...)` typed as
+# a reopen reason, or as a display name); a leading apostrophe keeps it text (OWASP's advice).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(cell: str) -> str:
+    return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
+
+
 def csv_events(events: list[RecordedEvent], names: dict[str, str]) -> str:
-    """One row per event, under a header."""
+    """One row per event, under a header; text that a spreadsheet would run is kept text."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
@@ -347,10 +356,10 @@ def csv_events(events: list[RecordedEvent], names: dict[str, str]) -> str:
                 event.cycle,
                 event.phase or "",
                 event.kind,
-                event.item,
-                event.user_id,
-                names.get(event.user_id, event.user_id),
-                event.detail,
+                _inert(event.item),
+                _inert(event.user_id),
+                _inert(names.get(event.user_id, event.user_id)),
+                _inert(event.detail),
             ]
         )
     return out.getvalue()

