@@ -15,10 +15,11 @@ from sqlmodel import Session
 
 from bot.background import BUSY
 from bot.fake_slack import FakeSlack
+from bot.fake_slack.server import ManualClock
 from bot.nudges import rules
 from bot.server import MAX_BODY_BYTES
 from storage import queries
-from tests.checklist_flow import TEMPLATE, is_ticked, phase_messages, press_nudge, replies_of
+from tests.checklist_flow import TEMPLATE, is_ticked, phase_messages, press_button, press_nudge, replies_of
 from tests.conftest import OTHER_CHANNEL, PROJECT_CHANNEL
 from tests.support import TEAM, FakeClock, RunningBot, click_payload, http
 
@@ -171,3 +172,37 @@ def test_a_tick_finding_the_pool_full_is_stored_and_applied_by_the_beat(
         assert queries.get_tick(session, 1, items[3]) is not None
     bot.settle()
     assert is_ticked(fake_slack.message(PROJECT_CHANNEL, phase_one["ts"]), items[3])
+
+
+@pytest.mark.parametrize("opened_by", ["the Waive button", "/distill stop"])
+def test_a_form_opens_while_slow_work_fills_the_background_pool(sqlite_url: str, opened_by: str) -> None:
+    """A form must open within the 3 seconds its trigger_id lasts: from the modal pool, never
+    behind the background's work waiting on a slow Slack (`/distill stop` was, and its form
+    failed to open with expired_trigger_id)."""
+    slack_clock = ManualClock()
+    with FakeSlack(clock=slack_clock) as fake:
+        fake.add_channel(PROJECT_CHANNEL, "support-router")
+        fake.add_user("UALICE", "alice")
+        bot = RunningBot(fake, sqlite_url, FakeClock(MONDAY_10_UTC))
+        try:
+            assert bot.slack.command("start Router").status == 200
+            bot.settle()
+            phase_one = phase_messages(fake, PROJECT_CHANNEL)[0]
+            posted = fake.arrivals("chat.postMessage")
+            slow_slack = fake.hold("chat.postMessage")
+            for n in range(8):  # every background worker waits on a post Slack holds
+                fake.add_channel(f"C0BUSY{n}", f"busy-{n}")
+                assert bot.slack.command("start Other", channel=f"C0BUSY{n}").status == 200
+            assert fake.wait_for_arrival("chat.postMessage", count=posted + 8)
+            if opened_by == "/distill stop":
+                assert bot.slack.command("stop").status == 200
+            else:
+                assert press_button(bot, PROJECT_CHANNEL, phase_one, "waive:open", wait=False).status == 200
+            bot.executor.wait_idle()
+            bot.modals.wait_idle()
+            slack_clock.advance(4)  # what still waits now would find its trigger_id expired
+            slow_slack.set()
+            bot.settle()
+            assert len(fake.views) == 1, replies_to_user(fake)
+        finally:
+            bot.stop()

@@ -33,7 +33,7 @@ def register(
     # Bolt tries listeners in the order they were registered, building every argument a
     # listener could ask for at each try: checkbox clicks, the requests that come most, first.
     actions.register(app, background, clicks)
-    commands.register(app, background, workflow, nudges, governance, lifecycle, record)
+    commands.register(app, background, modal_pool, workflow, nudges, governance, lifecycle, record)
     lifecycle_events.register(app, background, lifecycle, home)
     nudge_actions.register(app, background, nudges)
     forms.register(app, background, governance, modal_pool)

@@ -38,6 +38,7 @@ SUBCOMMANDS = {
 def register(
     app: App,
     background: Executor,
+    modal_pool: Executor,
     workflow: Workflow,
     nudges: NudgeService,
     governance: Governance,
@@ -94,5 +95,7 @@ def register(
             return workflow.start(start)
 
         # The work may wait on the database or Slack: it runs after the ack, which says "busy" if
-        # the pool is full.
-        ack_and_run(ack, background, respond, work, f"{COMMAND} {subcommand}")
+        # the pool is full. `stop` opens a form, whose trigger_id Slack honours for 3 seconds:
+        # on the modal pool, like the forms' buttons, never behind the background's slow work.
+        pool = modal_pool if subcommand == "stop" else background
+        ack_and_run(ack, pool, respond, work, f"{COMMAND} {subcommand}")
