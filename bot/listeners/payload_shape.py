@@ -19,6 +19,11 @@ log = logging.getLogger(__name__)
 
 MALFORMED = "malformed Slack request\n"
 _WHO_AND_WHERE = ("team", "user", "channel", "enterprise", "container", "message")
+# Slack's team, user and channel ids are a few characters (at most 21 so far); the tables keep 32.
+# A longer one is not from Slack, and storing it would fail on PostgreSQL only.
+ID_MAX = 32
+_IDS = ("team", "user", "channel")
+_COMMAND_IDS = ("team_id", "user_id", "channel_id")
 
 
 def problem(body: Any) -> str | None:
@@ -26,8 +31,10 @@ def problem(body: Any) -> str | None:
     if not isinstance(body, dict):
         return "the payload is not an object"
     kind = body.get("type")
-    if kind is None and "command" in body:
-        return None  # a slash command: form fields, always strings
+    if kind is None and "command" in body:  # a slash command: form fields, always strings
+        if any(len(str(body.get(key) or "")) > ID_MAX for key in _COMMAND_IDS):
+            return "an id is longer than Slack's"
+        return None
     if not isinstance(kind, str):
         return "type is not a string"
     for key in _WHO_AND_WHERE:
@@ -36,6 +43,8 @@ def problem(body: Any) -> str | None:
             return f"{key} is not an object"
         if isinstance(value, dict) and not _optional(value, "id", str):
             return f"{key}.id is not a string"
+        if key in _IDS and isinstance(value, dict) and len(value.get("id") or "") > ID_MAX:
+            return f"{key}.id is longer than Slack's"
     for key in ("response_url", "trigger_id", "api_app_id"):
         if not _optional(body, key, str):
             return f"{key} is not a string"
