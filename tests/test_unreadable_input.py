@@ -120,7 +120,12 @@ def test_a_form_whose_metadata_names_no_storable_project_is_out_of_date(
         "state": {"values": {"reason": {"reason": {"type": "plain_text_input", "value": "x"}}}},
     }
     result = submit_view(bot, view, {})
-    assert result.status == 200 and "This form is out of date." in result.body
+    assert result.status == 200 and json.loads(result.body)["errors"] == {
+        "reason": "This form is out of date."
+    }
+    without_ids = {**view, "blocks": [{"type": "input", "element": {"type": "plain_text_input"}}]}
+    result = submit_view(bot, without_ids, {})  # the answer goes where nothing is named
+    assert result.status == 200 and json.loads(result.body)["errors"] == {"_": "This form is out of date."}
     assert not errors.records
 
 

@@ -25,10 +25,14 @@ def answer_in_form(view: Any, errors: dict[str, str]) -> dict[str, Any]:
     an error only under an input block, so one with nothing to point at ("_") goes on the first."""
     if "_" in errors:
         blocks = view.get("blocks") if isinstance(view, dict) else None
-        inputs = [b.get("block_id") for b in blocks or [] if isinstance(b, dict) and b.get("type") == "input"]
+        inputs = [
+            b["block_id"]
+            for b in blocks or []
+            if isinstance(b, dict) and b.get("type") == "input" and isinstance(b.get("block_id"), str)
+        ]
         errors = {
             **{k: v for k, v in errors.items() if k != "_"},
-            str(inputs[0] if inputs else "_"): errors["_"],
+            inputs[0] if inputs else "_": errors["_"],
         }
     return {"response_action": "errors", "errors": errors}
 

@@ -13,6 +13,7 @@ from bot.background import Busy
 from bot.home import HomeTab
 from bot.lifecycle import Lifecycle
 from bot.listeners.common import origin
+from bot.listeners.forms import answer_in_form
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +25,7 @@ def register(app: App, background: Executor, lifecycle: Lifecycle, home: HomeTab
         # Validated and stored before the ack, so that errors show in the form.
         errors, project_id = lifecycle.submit_stop(team_id=team_id, user_id=user_id, view=view)
         if errors:
-            if "_" in errors:  # nothing to point at: show it on the first input
-                first = next((b["block_id"] for b in view.get("blocks", []) if b.get("type") == "input"), "_")
-                errors = {first: errors.pop("_"), **errors}
-            ack(response_action="errors", errors=errors)
+            ack(**answer_in_form(view, errors))
             return
         ack()
         if project_id is not None:
