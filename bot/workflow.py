@@ -40,6 +40,8 @@ from storage.models import MessageKind, Project, ProjectEventKind, ProjectStatus
 
 log = logging.getLogger(__name__)
 
+NOT_SHIPPED = "Only a shipped project can start a re-distillation cycle."
+
 MAX_NAME_LENGTH = 80
 _DIRECT_MESSAGE = (
     "Distill Bot runs a project's checklist in the project's channel, not in direct messages. "
@@ -137,7 +139,7 @@ class Workflow:
             if old is None or old.closed_at is not None:
                 return "A newer cycle of this project has already started."
             if old.status != ProjectStatus.SHIPPED:
-                return "Only a shipped project can start a re-distillation cycle."
+                return NOT_SHIPPED
             old.closed_at = now
             old.version += 1
             session.add(old)

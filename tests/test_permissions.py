@@ -402,3 +402,17 @@ def test_start_redistillation_is_for_owners_and_grants_no_ownership(
     with Session(bot.engine) as session:
         assert queries.list_owners(session, new_cycle.id) == ["UALICE", "UBOB"]
         assert "UCAROL" not in queries.list_owners(session, new_cycle.id)
+
+
+def test_a_refused_start_of_redistillation_leaves_the_offer_open(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    """Reopened after shipping, the project cannot start a cycle: the owner is told so, and the
+    offer is not used up, so it still works once the project ships again."""
+    _redistill_offer_posted(bot)
+    _command(bot, "reopen 7 rolled back to the teacher", OWNER)
+    offer = _nudges(fake_slack)[-1]
+    press_nudge(bot, CH, offer, rules.Answer.START_REDISTILL, OWNER)
+    assert _reply(fake_slack) == "Only a shipped project can start a re-distillation cycle."
+    assert _project(bot).cycle == 1 and _nudge_answer(bot) is None
+    assert "answered" not in block_text(fake_slack.message(CH, offer["ts"]))

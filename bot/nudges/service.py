@@ -31,7 +31,7 @@ from bot.project_state import NO_PROJECT, channel_project
 from bot.rendering import nudges as render
 from bot.rendering.mrkdwn import escape
 from bot.slack_sync import SETTLE, SLACK_FAILURES, PostPlace, reason_of, saved_but_behind
-from bot.workflow import Workflow
+from bot.workflow import NOT_SHIPPED, Workflow
 from storage import queries
 from storage.engine import session_scope
 from storage.models import Nudge, NudgeStatus, Project, ProjectStatus
@@ -337,6 +337,8 @@ class NudgeService:
                 return "This project was stopped; its reminders are read-only."
             if project.closed_at is not None:
                 return "This project has moved on to a new cycle; its old reminders are read-only."
+            if click.answer is rules.Answer.START_REDISTILL and project.status != ProjectStatus.SHIPPED:
+                return NOT_SHIPPED  # reopened since the offer: the offer stays open for when it ships
             nudge.answer, nudge.answered_by, nudge.answered_at = click.answer.key, click.user_id, now
             session.add(nudge)
             self._apply_answer(session, project, nudge, click, now)
