@@ -348,8 +348,8 @@ class SlackSync:
             )
         except SlackApiError as error:
             self._note_outage(error)
-            if error.response.status_code >= 500:  # Slack broke mid-way: it may have stored it
-                return PostOutcome(unknown=reason_of(error))
+            if error.response.status_code >= 500 or reason_of(error) in MAY_HAVE_STORED:
+                return PostOutcome(unknown=reason_of(error))  # Slack broke mid-way: it may have stored it
             return PostOutcome(refused=reason_of(error))
         except SLACK_FAILURES as error:
             self._note_outage(error)
@@ -423,7 +423,14 @@ class SlackSync:
             recount = self.clock() + SETTLE if attempt > 1 else None
             # An adopted post shows what was drawn back then: it counts as behind, to be redrawn.
             shown = -1 if outcome.adopted else wanted
-            queries.record_posted(session, message_id, ts=outcome.ts, version=shown, check_after=recount)
+            if not queries.record_posted(
+                session, message_id, attempt=attempt, ts=outcome.ts, version=shown, check_after=recount
+            ):
+                # This post took longer than its claim: a later attempt took over and may have
+                # posted too. Its record stands; the copies are counted once Slack has settled.
+                log.warning("a post of message %s landed after its claim ran out", message_id)
+                queries.recount_copies(session, message_id, after=self.clock() + SETTLE)
+                return Progress.DONE
             stale = must_get_message(session, message_id).wanted_version > shown
         if stale:
             self._redraw(message_id)
@@ -585,6 +592,11 @@ _KIND_ORDER = {
 
 def _thread_order(message: PostedMessage) -> tuple[int, int, int]:
     return (message.phase_number, _KIND_ORDER.get(message.kind, 4), message.subject_id)
+
+
+# Slack's errors that answer HTTP 200 yet say "it's possible some aspect of the operation
+# succeeded before the error was raised" (its docs): a post answered so may be stored.
+MAY_HAVE_STORED = frozenset({"internal_error", "fatal_error"})
 
 
 def is_outage(error: Exception) -> bool:

@@ -170,6 +170,12 @@ UNSETTLED_MESSAGE = text(
 )
 
 
+# A posted message's `rendered_version` when a redraw whose claim ran out was answered: Slack may
+# have applied that older drawing after a newer one. It stays until the next redraw is claimed,
+# so whoever records a drawing meanwhile still counts the message as behind.
+LATE_DRAWING = -2
+
+
 class PostedMessage(SQLModel, table=True):
     """A message the bot owns in Slack, and how far Slack's copy is behind the database."""
 
@@ -191,7 +197,8 @@ class PostedMessage(SQLModel, table=True):
     # What the message is about beyond its phase (an evaluation's id); 0 for one-per-phase kinds.
     subject_id: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     ts: str | None = Field(default=None, max_length=32)
-    # The project version whose change last touched this message, and the last one Slack shows.
+    # The project version whose change last touched this message, and the last one Slack shows
+    # (-1: unknown; LATE_DRAWING: an older drawing may have landed after the newest one).
     wanted_version: int = 0
     rendered_version: int = -1
     # Set while one worker posts the message, so that no other posts it again.

@@ -10,13 +10,14 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, and_, bindparam, delete, func, insert, or_, text, update
+from sqlalchemy import Connection, Table, and_, bindparam, case, delete, func, insert, or_, text, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
 from storage.models import (
+    LATE_DRAWING,
     Evaluation,
     EventReceipt,
     MessageKind,
@@ -431,12 +432,24 @@ def release_message(session: Session, message_id: int, *, check_after: datetime 
 
 
 def record_posted(
-    session: Session, message_id: int, *, ts: str, version: int, check_after: datetime | None = None
-) -> None:
-    """Slack holds the message at `ts`; `check_after`: a late copy may still land, count them then."""
-    session.execute(
+    session: Session,
+    message_id: int,
+    *,
+    attempt: int,
+    ts: str,
+    version: int,
+    check_after: datetime | None = None,
+) -> bool:
+    """Slack holds the message at `ts`; `check_after`: a late copy may still land, count them then.
+    False, and nothing recorded, when `attempt` is no longer the latest (its claim ran out and a
+    later attempt took over) or a post is recorded already: this one may be a second copy."""
+    result = session.execute(
         update(PostedMessage)
-        .where(col(PostedMessage.id) == message_id)
+        .where(
+            col(PostedMessage.id) == message_id,
+            col(PostedMessage.post_attempts) == attempt,
+            col(PostedMessage.ts).is_(None),
+        )
         .values(
             ts=ts,
             rendered_version=version,
@@ -445,6 +458,14 @@ def record_posted(
             refused_reason=None,
             refused_version=None,
         )
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def recount_copies(session: Session, message_id: int, *, after: datetime) -> None:
+    """Read the thread back for the message's copies once `after` has passed (see record_checked)."""
+    session.execute(
+        update(PostedMessage).where(col(PostedMessage.id) == message_id).values(check_after=after)
     )
 
 
@@ -481,7 +502,14 @@ def claim_redraw(
                 col(PostedMessage.redraw_claimed_at) < now - stale_after,
             ),
         )
-        .values(redraw_claimed_at=now)
+        .values(
+            redraw_claimed_at=now,
+            # Any late drawing has landed by now (its worker was answered): this one goes after it.
+            rendered_version=case(
+                (col(PostedMessage.rendered_version) == LATE_DRAWING, -1),
+                else_=col(PostedMessage.rendered_version),
+            ),
+        )
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return None
@@ -524,7 +552,10 @@ def record_redrawn(
         update(PostedMessage)
         .where(col(PostedMessage.id) == message_id, col(PostedMessage.redraw_claimed_at) == claimed_at)
         .values(
-            rendered_version=version,
+            # An older drawing answered meanwhile may have landed after this one: still behind.
+            rendered_version=case(
+                (col(PostedMessage.rendered_version) == LATE_DRAWING, LATE_DRAWING), else_=version
+            ),
             drawn_at=drawn_at,
             redraw_claimed_at=None,
             refused_reason=None,
@@ -532,12 +563,12 @@ def record_redrawn(
         )
     )
     if kept.rowcount != 1:  # type: ignore[attr-defined]
-        # The claim ran out and another worker took over: this older drawing may have landed
-        # after theirs, so count the message as showing it, and it is drawn again.
+        # The claim ran out and another worker took over: this older drawing may land after
+        # theirs, whether they recorded theirs already or not, so the message is drawn again.
         session.execute(
             update(PostedMessage)
-            .where(col(PostedMessage.id) == message_id, col(PostedMessage.rendered_version) > version)
-            .values(rendered_version=version)
+            .where(col(PostedMessage.id) == message_id)
+            .values(rendered_version=LATE_DRAWING)
         )
     message = session.get(PostedMessage, message_id, populate_existing=True)
     return message is not None and message.rendered_version < message.wanted_version

@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from bot.fake_slack import FakeSlack
 from bot.rendering.messages import HELP_TEXT
+from bot.slack_sync import SETTLE
 from storage import queries
 from storage.engine import session_scope
 from tests.checklist_flow import (
@@ -430,11 +431,13 @@ def test_a_phase_message_posted_by_a_worker_that_died_is_adopted_not_posted_agai
     for item in first:
         bot.slack.click(PROJECT_CHANNEL, phase_one["ts"], item.key, selected=True)
         bot.settle()
-    # The gate opens but Slack refuses the notice, so it and Phase 2's message wait, unposted.
+    # The gate opens but Slack fails the notice, so it and Phase 2's message wait, unposted
+    # (Slack says fatal_error may have stored it: nobody posts it again before it settles).
     fake_slack.fail("chat.postMessage", error="fatal_error")
     bot.slack.click(PROJECT_CHANNEL, phase_one["ts"], last.key, selected=True)
     bot.settle()
     assert len(replies_of(fake_slack, PROJECT_CHANNEL)) == 1
+    bot.clock.advance(SETTLE)
 
     # A worker claims the notice, posts it, and dies before recording it.
     with session_scope(bot.engine) as session:

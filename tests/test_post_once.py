@@ -471,3 +471,138 @@ def test_the_repair_pass_is_one_indexed_query_when_nothing_is_stale(
         with bot.engine.connect() as connection:
             plan = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).fetchall()
         assert "ix_posted_message_unsettled" in " ".join(str(row) for row in plan), plan
+
+
+# --- a claim outrun, an ambiguous error, two replicas, drawings landing out of order ---------------
+
+
+@pytest.fixture
+def patient_bot(fake_slack: FakeSlack, database_url: str, clock: FakeClock) -> Iterator[RunningBot]:
+    """A bot whose client waits a minute for Slack (as when sleeping through 429 retries)."""
+    running = RunningBot(fake_slack, database_url, clock, slack_timeout_seconds=60)
+    yield running
+    running.stop()
+
+
+def test_a_post_that_outlives_its_claim_leaves_one_copy(
+    patient_bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    """Worker A's notice is still on its way when its claim runs out; the repair pass takes the
+    message over and posts it; then A's post lands. A's late record overwrote the pass's and
+    cleared its copy count: the notice stayed in the thread twice."""
+    bot = patient_bot
+    start(bot)
+    phase_one = tick_all_but_last(bot, fake_slack, 1)
+    posts = posted_count(fake_slack)
+    slow = fake_slack.hold("chat.postMessage")
+    bot.slack.click(PROJECT_CHANNEL, phase_one["ts"], TEMPLATE.phase(1).items[-1].key, selected=True)
+    assert fake_slack.wait_for_arrival("chat.postMessage", count=posts + 1)
+    fake_slack.hold("chat.postMessage").set()  # later posts go straight through
+
+    bot.clock.advance(CLAIM_TIMEOUT + timedelta(seconds=1))
+    bot.bot.workflow.slack_sync.repair()  # reads back (nothing yet), posts the notice and Phase 2
+    slow.set()  # A's post lands now
+    bot.settle()
+    for _ in range(3):
+        repair_later(bot, SETTLE + timedelta(seconds=1))
+    assert set(thread_copies(fake_slack).values()) == {1}, (thread_copies(fake_slack), labels(fake_slack))
+
+
+@pytest.mark.parametrize("error", ["internal_error", "fatal_error"])
+def test_a_post_answered_with_an_error_that_may_have_stored_it_is_read_back_first(
+    bot_on_each_db: RunningBot, fake_slack: FakeSlack, error: str
+) -> None:
+    """Slack answers these with HTTP 200 and says some of the operation may have succeeded."""
+    bot = bot_on_each_db
+    start(bot)
+    phase_one = tick_all_but_last(bot, fake_slack, 1)
+    fake_slack.fail("chat.postMessage", error=error, carry_out=True)  # stored, answered as failed
+    bot.slack.click(PROJECT_CHANNEL, phase_one["ts"], TEMPLATE.phase(1).items[-1].key, selected=True)
+    bot.settle()
+    for _ in range(3):
+        repair_later(bot, SETTLE + timedelta(seconds=1))
+    assert set(thread_copies(fake_slack).values()) == {1}, (thread_copies(fake_slack), labels(fake_slack))
+    assert len(phase_messages(fake_slack, PROJECT_CHANNEL)) == 2
+
+
+def test_a_nudge_whose_lease_ran_out_while_it_was_posted_is_in_the_thread_once(
+    bot_on_each_db: RunningBot, fake_slack: FakeSlack
+) -> None:
+    """Replica A's lease runs out while its post waits; replica B takes the nudge over, reads
+    back (nothing yet), posts it and counts one copy; then A's post lands."""
+    bot = bot_on_each_db
+    start(bot)  # the stall reminder falls due three days later
+    bot.clock.advance(timedelta(days=3))
+
+    def nudges_posted() -> list[dict[str, Any]]:
+        return [
+            m
+            for m in fake_slack.messages(PROJECT_CHANNEL)
+            if (m.get("metadata") or {}).get("event_type") == "distill_nudge"
+        ]
+
+    posts = posted_count(fake_slack)
+    slow = fake_slack.hold("chat.postMessage")
+    replica_a = threading.Thread(target=bot.bot.nudges.run_due, daemon=True)
+    replica_a.start()
+    assert fake_slack.wait_for_arrival("chat.postMessage", count=posts + 1)
+    fake_slack.hold("chat.postMessage").set()  # B's posts go straight through
+    bot.clock.advance(bot.bot.nudges.lease + timedelta(seconds=1))
+    assert bot.bot.nudges.run_due() == 1  # replica B
+    bot.clock.advance(SETTLE + timedelta(seconds=1))
+    bot.bot.nudges.run_due()  # B counts the copies: one, so far
+    slow.set()  # A's post lands
+    replica_a.join(timeout=10)
+    for _ in range(3):
+        bot.clock.advance(timedelta(minutes=1))
+        bot.run_nudges()
+    assert len(nudges_posted()) == 1, [m["ts"] for m in nudges_posted()]
+
+
+@pytest.mark.parametrize("takeover", ["the claim ran out", "a replica restarted"])
+def test_an_older_drawing_landing_last_is_drawn_over(
+    bot_on_each_db: RunningBot, fake_slack: FakeSlack, takeover: str
+) -> None:
+    """Worker 1's redraw (state A) is slow; its claim goes (run out, or released by a replica
+    starting up) and worker 2 draws state B. Slack applies B, then A; worker 1 is answered
+    first, worker 2 last. The database said Slack showed B, so nothing drew it again."""
+    bot = bot_on_each_db
+    start(bot)
+    sync = bot.bot.workflow.slack_sync
+
+    def rename(name: str) -> int:
+        with session_scope(bot.engine) as session:
+            project = queries.get_open_project(session, TEAM, PROJECT_CHANNEL)
+            assert project is not None
+            project.name, project.version = name, project.version + 1
+            queries.mark_messages_stale(session, project, kinds_and_phases=[(MessageKind.PARENT, 0)])
+            return next(
+                m.id or 0 for m in queries.list_messages(session, project.id or 0) if m.kind == "parent"
+            )
+
+    bot.clock.advance(timedelta(minutes=1))
+    parent_id = rename("State A")
+    updates = len(fake_slack.calls_to("chat.update"))
+    first = fake_slack.hold("chat.update")  # worker 1's update waits at Slack, not applied yet
+    worker_1 = threading.Thread(target=sync._redraw, args=(parent_id,), daemon=True)
+    worker_1.start()
+    assert fake_slack.wait_for_arrival("chat.update", count=updates + 1)
+    fake_slack.hold("chat.update").set()
+    if takeover == "the claim ran out":
+        bot.clock.advance(CLAIM_TIMEOUT + timedelta(seconds=1))
+    else:
+        bot.clock.advance(timedelta(seconds=2))
+        sync.release_redraw_claims()
+    rename("State B")
+    second_answer = fake_slack.hold_answers("chat.update")  # worker 2's update applied, answered late
+    worker_2 = threading.Thread(target=sync._redraw, args=(parent_id,), daemon=True)
+    worker_2.start()
+    assert fake_slack.wait_for_arrival("chat.update", count=updates + 2)
+    fake_slack.hold_answers("chat.update").set()  # later answers come at once
+    first.set()  # Slack applies worker 1's older drawing over State B, and answers it
+    worker_1.join(timeout=10)
+    second_answer.set()
+    worker_2.join(timeout=10)
+    for _ in range(2):
+        repair_later(bot, timedelta(minutes=3))
+    assert parent_of(fake_slack, PROJECT_CHANNEL)["blocks"][0]["text"]["text"] == "Distillation: State B"

@@ -7,6 +7,7 @@ from typing import Any
 from sqlmodel import Session
 
 from bot.fake_slack import FakeSlack
+from bot.slack_sync import SETTLE
 from storage import queries
 from storage.models import MessageKind
 from tests.checklist_flow import (
@@ -101,6 +102,9 @@ def test_a_message_not_posted_yet_still_holds_the_thread_in_order(
     assert _message(bot, MessageKind.PHASE_DONE, 2).refused_reason is None
     assert "Slack refused" not in _status(bot, fake_slack)
 
+    bot.bot.workflow.slack_sync.repair()  # internal_error may have stored it: wait for Slack to settle
+    assert len(phase_messages(fake_slack, CH)) == 2
+    bot.clock.advance(SETTLE)
     bot.bot.workflow.slack_sync.repair()
     texts = _thread_texts(fake_slack)
     done_at = next(i for i, text in enumerate(texts) if "Phase 2 complete" in text)

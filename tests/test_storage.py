@@ -198,7 +198,11 @@ def test_only_one_worker_claims_a_message(engine: Engine) -> None:
     with session_scope(engine) as session:  # a claim whose worker died is taken over later
         later = NOW + timedelta(minutes=3)
         assert queries.claim_message(session, message_id, now=later, stale_after=timedelta(minutes=2)) == 2
-        queries.record_posted(session, message_id, ts="1.000100", version=0)
+        # The first attempt's post, landing after the second took over, is not recorded over it.
+        assert not queries.record_posted(session, message_id, attempt=1, ts="1.000200", version=0)
+        assert queries.record_posted(session, message_id, attempt=2, ts="1.000100", version=0)
+        assert not queries.record_posted(session, message_id, attempt=2, ts="1.000300", version=0)
+        assert session.get(PostedMessage, message_id).ts == "1.000100"  # type: ignore[union-attr]
     with session_scope(engine) as session:  # a posted message is never claimed again
         assert (
             queries.claim_message(session, message_id, now=NOW + timedelta(hours=1), stale_after=timedelta(0))

@@ -197,9 +197,15 @@ class NudgeService:
         if outcome.ts is not None:
             now = self.clock()
             recount = now + SETTLE if attempts > 1 else None  # a late copy may still land
-            return self._finish(
+            if self._finish(
                 nudge_id, token, status=NudgeStatus.SENT, ts=outcome.ts, sent_at=now, check_after=recount
-            )
+            ):
+                return True
+            # The post took longer than the lease, and another worker took the nudge over: it may
+            # have posted too. Once Slack has settled, the thread is read back and one copy kept.
+            with session_scope(self.engine) as session:
+                queries.recheck_nudge(session, nudge_id, at=now + SETTLE)
+            return False
         if outcome.cannot_read:  # not the post: the read before it
             self._pause(project.id or 0, CANNOT_READ_BACK.format(reason=outcome.reason))
             return self._finish(nudge_id, token, status=NudgeStatus.PENDING, last_error=outcome.reason)
