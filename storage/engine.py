@@ -121,6 +121,28 @@ def make_engine(url: str, **engine_options: Any) -> Engine:
     return engine
 
 
+def statement_commits_engine(engine: Engine, lock_wait_ms: int) -> Engine | None:
+    """On PostgreSQL, an engine for the same database whose connections commit each statement
+    as it runs (autocommit) and wait at most `lock_wait_ms` for a lock; None on SQLite.
+
+    A write that is one statement needs no transaction of its own around it: PostgreSQL makes
+    the statement atomic. In a transaction it costs four round trips (BEGIN, SET LOCAL
+    lock_timeout, the statement, COMMIT); here one. The lock timeout is set when each
+    connection opens, and the connections stay in this engine's own pool (one connection,
+    for one writer at a time), so neither setting reaches a connection the rest of the bot uses.
+    """
+    if engine.dialect.name == "sqlite":
+        return None
+    return create_engine(
+        engine.url,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"options": f"-c lock_timeout={int(lock_wait_ms)}"},
+        pool_size=1,
+        max_overflow=0,
+        pool_pre_ping=True,
+    )
+
+
 def ping(engine: Engine) -> None:
     """Check the database answers, without a transaction: on SQLite every transaction here
     takes the write lock (BEGIN IMMEDIATE, above), and a health check must never queue behind

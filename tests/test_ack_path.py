@@ -140,7 +140,7 @@ def test_batches_coming_close_together_share_one_connection_and_an_idle_one_goes
     group: GroupCommit[dict[str, object], int] = GroupCommit(
         engine, queries.receive_clicks, lock_wait_ms=2000, clock=lambda: now[0]
     )
-    checkouts = _checkouts(engine)
+    checkouts = _checkouts(group.engine)
     keys = [group.store(click("UA"))]
     for _ in range(3):
         now[0] += KEEP_CONNECTION_SECONDS  # just within: no checkout, no liveness ping
@@ -184,6 +184,54 @@ def test_a_kept_connection_the_database_dropped_fails_one_batch_or_none(postgres
     group.store(click("UD"))  # idle: the pool checked the connection it handed out
     with Session(engine) as session:
         assert sorted(c.user_id for c in session.exec(select(ReceivedClick)).all()) == ["UA", "UC", "UD"]
+    engine.dispose()
+
+
+def test_on_postgresql_a_batch_is_one_statement_that_commits_itself(postgres_url: str) -> None:
+    """No BEGIN, SET LOCAL or COMMIT round trips for an ack to wait on: the batch's one INSERT
+    is committed as it runs, so another connection sees its rows before `write` returns."""
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    seen_elsewhere: list[int] = []
+
+    def write(connection: Connection, rows: list[dict[str, object]]) -> list[int]:
+        keys = queries.receive_clicks(connection, rows)
+        with engine.connect() as other:
+            seen_elsewhere.append(other.execute(text("SELECT count(*) FROM received_click")).scalar_one())
+        return keys
+
+    group: GroupCommit[dict[str, object], int] = GroupCommit(engine, write, lock_wait_ms=2000)
+    statements: list[str] = []
+    event.listen(group.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    group.store(click("UA"))
+    assert seen_elsewhere == [1]
+    assert len(statements) == 1 and statements[0].startswith("INSERT INTO received_click")
+    engine.dispose()
+
+
+def test_on_postgresql_a_batch_waits_at_most_its_lock_wait_for_a_lock(postgres_url: str) -> None:
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    group: GroupCommit[dict[str, object], int] = GroupCommit(
+        engine, queries.receive_clicks, lock_wait_ms=200
+    )
+    outcome: list[BaseException | int] = []
+
+    def store() -> None:
+        try:
+            outcome.append(group.store(click("UA")))
+        except BaseException as error:
+            outcome.append(error)
+
+    with engine.connect() as migration:  # another program holds the table (a migration, say)
+        migration.execute(text("LOCK TABLE received_click IN ACCESS EXCLUSIVE MODE"))
+        storing = threading.Thread(target=store, daemon=True)
+        storing.start()
+        storing.join(timeout=10)
+        migration.rollback()
+    assert not storing.is_alive(), "the batch waited for the lock without end"
+    assert len(outcome) == 1 and isinstance(outcome[0], OperationalError)
+    assert isinstance(group.store(click("UB")), int)  # the lock is gone: stored
     engine.dispose()
 
 
