@@ -212,9 +212,7 @@ def test_on_postgresql_a_batch_is_one_statement_that_commits_itself(postgres_url
 def test_on_postgresql_a_batch_waits_at_most_its_lock_wait_for_a_lock(postgres_url: str) -> None:
     engine = make_engine(postgres_url)
     upgrade(engine)
-    group: GroupCommit[dict[str, object], int] = GroupCommit(
-        engine, queries.receive_clicks, lock_wait_ms=200
-    )
+    group: GroupCommit[dict[str, object], int] = GroupCommit(engine, queries.receive_clicks, lock_wait_ms=200)
     outcome: list[BaseException | int] = []
 
     def store() -> None:
