@@ -10,10 +10,25 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, and_, bindparam, case, delete, func, insert, or_, text, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    text,
+    update,
+)
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, col, select
 
 from storage.models import (
@@ -173,10 +188,7 @@ def receive_clicks(connection: Connection, clicks: list[dict[str, object]]) -> l
     received = _table(ReceivedClick)
     if connection.dialect.name == "sqlite":
         return _receive_clicks_on_sqlite(connection, received, clicks)
-    rows = connection.execute(
-        insert(received).returning(received.c.id, sort_by_parameter_order=True), clicks
-    ).scalars()
-    return [int(click_id) for click_id in rows]
+    return _receive_clicks_on_postgresql(connection, received, clicks)
 
 
 # What a received click is stored with, as ClickInbox.store hands it in (its id is SQLite's).
@@ -202,18 +214,59 @@ def _receive_clicks_on_sqlite(
     column's type as SQLAlchemy would convert it. SQLite gives each new row the largest id so
     far plus one, in the order of the VALUES, and every writing transaction here holds the
     write lock (BEGIN IMMEDIATE): the rows' ids are the last one's and those just before it."""
-    converters = _bind_converters(received, connection.dialect)
-    values = [
-        convert(click[name]) if convert else click[name]
-        for click in clicks
-        for name, convert in zip(_RECEIVED_COLUMNS, converters, strict=True)
-    ]
+    values = _bound_values(received, connection.dialect, clicks)
     row = f"({', '.join('?' for _ in _RECEIVED_COLUMNS)})"
     rows = ", ".join([row] * len(clicks))
     last = connection.exec_driver_sql(
         f"INSERT INTO {received.name} ({', '.join(_RECEIVED_COLUMNS)}) VALUES {rows}", tuple(values)
     ).lastrowid
     return list(range(last - len(clicks) + 1, last + 1))
+
+
+def _receive_clicks_on_postgresql(
+    connection: Connection, received: Table, clicks: list[dict[str, object]]
+) -> list[int]:
+    """The statement SQLAlchemy sends for an INSERT whose RETURNING must follow the order of
+    its rows (`sort_by_parameter_order`), written out: the rows are numbered and inserted in
+    that order, so the serial ids they get rise in it. Sent through the driver, because
+    SQLAlchemy's execution machinery cost more than the statement's round trip, and each
+    click's ack waits for it."""
+    values = _bound_values(received, connection.dialect, clicks)
+    width = len(_RECEIVED_COLUMNS)
+    numbered = [value for n in range(len(clicks)) for value in (*values[n * width : (n + 1) * width], n)]
+    ids = connection.exec_driver_sql(
+        _numbered_insert(received, connection.dialect, len(clicks)), tuple(numbered)
+    ).scalars()
+    return sorted(int(click_id) for click_id in ids)
+
+
+@lru_cache(maxsize=64)
+def _numbered_insert(received: Table, dialect: Dialect, rows: int) -> str:
+    """Each value is cast to its column's type, as SQLAlchemy casts it: a string without its
+    length, since a cast would cut a long one short where the INSERT refuses it."""
+    names = ", ".join(_RECEIVED_COLUMNS)
+    casts = ", ".join(f"{name}::{_cast_type(received.c[name], dialect)}" for name in _RECEIVED_COLUMNS)
+    row = f"({', '.join(['%s'] * (len(_RECEIVED_COLUMNS) + 1))})"
+    return (
+        f"INSERT INTO {received.name} ({names}) SELECT {casts}"
+        f" FROM (VALUES {', '.join([row] * rows)}) AS received ({names}, n) ORDER BY n RETURNING id"
+    )
+
+
+def _cast_type(column: Column[Any], dialect: Dialect) -> str:
+    kind = column.type.impl if isinstance(column.type, TypeDecorator) else column.type
+    return "VARCHAR" if isinstance(kind, String) else column.type.compile(dialect)
+
+
+def _bound_values(received: Table, dialect: Dialect, clicks: list[dict[str, object]]) -> list[object]:
+    """The clicks' values, row after row in `_RECEIVED_COLUMNS` order, each converted by its
+    column's type as SQLAlchemy would convert it."""
+    converters = _bind_converters(received, dialect)
+    return [
+        convert(click[name]) if convert else click[name]
+        for click in clicks
+        for name, convert in zip(_RECEIVED_COLUMNS, converters, strict=True)
+    ]
 
 
 @lru_cache(maxsize=8)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Connection, Engine, event, text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlmodel import Session, select
 
 from bot.background import RequestsFirst
@@ -206,6 +206,19 @@ def test_on_postgresql_a_batch_is_one_statement_that_commits_itself(postgres_url
     group.store(click("UA"))
     assert seen_elsewhere == [1]
     assert len(statements) == 1 and statements[0].startswith("INSERT INTO received_click")
+    engine.dispose()
+
+
+def test_on_postgresql_a_value_too_long_for_its_column_is_refused_not_cut_short(postgres_url: str) -> None:
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    group: GroupCommit[dict[str, object], int] = GroupCommit(
+        engine, queries.receive_clicks, lock_wait_ms=2000
+    )
+    with pytest.raises(DataError):
+        group.store({**click("UA"), "item_key": "k" * 41})
+    with Session(engine) as session:
+        assert session.exec(select(ReceivedClick)).all() == []
     engine.dispose()
 
 
