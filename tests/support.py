@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -336,3 +338,30 @@ def postgres_available() -> bool:
         return True
     except Exception:
         return False
+
+
+class ErrorRecords(logging.Handler):
+    """What was logged at ERROR or above while attached (see `recording_errors`)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def pop(self) -> list[str]:
+        """The messages recorded since the last pop."""
+        records, self.records = self.records, []
+        return [record.getMessage() for record in records]
+
+
+@contextmanager
+def recording_errors(logger: str = "") -> Iterator[ErrorRecords]:
+    """Errors logged by `logger` (by default every logger) while the block runs."""
+    handler = ErrorRecords()
+    logging.getLogger(logger).addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logging.getLogger(logger).removeHandler(handler)

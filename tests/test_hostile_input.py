@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
 import os
 import re
 import urllib.parse
@@ -30,7 +29,7 @@ from bot.nudges import rules
 from bot.nudges.timing import zone
 from tests.checklist_flow import PASSING_BARS, fill_form, phase_messages, press_button, tick_phase
 from tests.conftest import OTHER_CHANNEL, PROJECT_CHANNEL
-from tests.support import TEAM, HttpResult, RunningBot, click_payload, command_payload
+from tests.support import TEAM, HttpResult, RunningBot, click_payload, command_payload, recording_errors
 
 _COMMON = {
     "deadline": None,
@@ -513,8 +512,6 @@ def test_broken_interaction_payloads_get_a_clear_answer_and_change_nothing(
     ]
     bot.settle()
     sent = 0
-    failures = _ListenerFailures()
-    logging.getLogger("bot.app").addHandler(failures)
 
     @settings(settings.get_profile(PROFILE), max_examples=INTERACTION_EXAMPLES)
     @given(base=st.sampled_from(range(len(bases))), data=st.data())
@@ -541,23 +538,7 @@ def test_broken_interaction_payloads_get_a_clear_answer_and_change_nothing(
                 assert reply.ok and reply.body.get("text") != UNEXPECTED, (reply.body, payload)
         assert stored_state(bot.engine) == before, f"a broken payload changed stored state: {payload!r}"
 
-    try:
+    # Errors a listener raised that only the app's last-resort handler caught.
+    with recording_errors("bot.app") as failures:
         check()
-    finally:
-        logging.getLogger("bot.app").removeHandler(failures)
     print(f"\n{sent} interaction requests")
-
-
-class _ListenerFailures(logging.Handler):
-    """Errors a listener raised that only the app's last-resort handler caught."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-    def pop(self) -> list[str]:
-        messages, self.messages = self.messages, []
-        return messages

@@ -5,7 +5,6 @@ silence), and nothing is stored half-way. Found by an audit of the listeners."""
 from __future__ import annotations
 
 import json
-import logging
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
@@ -18,24 +17,13 @@ from bot.listeners import actions, forms, nudge_actions
 from bot.listeners.common import UNEXPECTED
 from tests.checklist_flow import phase_messages, submit_view
 from tests.conftest import PROJECT_CHANNEL
-from tests.support import TEAM, RunningBot, click_payload, command_payload
-
-
-class ErrorLog(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
+from tests.support import TEAM, ErrorRecords, RunningBot, click_payload, command_payload, recording_errors
 
 
 @pytest.fixture
-def errors() -> Iterator[ErrorLog]:
-    handler = ErrorLog()
-    logging.getLogger().addHandler(handler)
-    yield handler
-    logging.getLogger().removeHandler(handler)
+def errors() -> Iterator[ErrorRecords]:
+    with recording_errors() as handler:
+        yield handler
 
 
 def started(bot: RunningBot, fake: FakeSlack) -> dict[str, Any]:
@@ -83,7 +71,7 @@ def command(bot: RunningBot, fake: FakeSlack, text: str) -> list[str]:
 
 @pytest.mark.parametrize("value", ["99999999999999999999:1", "1:99999999999999999999", "²:1"])
 def test_a_form_button_whose_value_the_bot_did_not_write_is_out_of_date(
-    bot: RunningBot, fake_slack: FakeSlack, errors: ErrorLog, value: str
+    bot: RunningBot, fake_slack: FakeSlack, errors: ErrorRecords, value: str
 ) -> None:
     replies = press(bot, fake_slack, started(bot, fake_slack), "waive:open", value)
     assert replies == [forms.STALE_BUTTON]
@@ -92,7 +80,7 @@ def test_a_form_button_whose_value_the_bot_did_not_write_is_out_of_date(
 
 @pytest.mark.parametrize("value", ["²", "99999999999999999999"])
 def test_a_nudge_button_whose_value_the_bot_did_not_write_is_out_of_date(
-    bot: RunningBot, fake_slack: FakeSlack, errors: ErrorLog, value: str
+    bot: RunningBot, fake_slack: FakeSlack, errors: ErrorRecords, value: str
 ) -> None:
     replies = press(bot, fake_slack, started(bot, fake_slack), "nudge:no_drift", value)
     assert replies == [nudge_actions.STALE_BUTTON]
@@ -101,7 +89,7 @@ def test_a_nudge_button_whose_value_the_bot_did_not_write_is_out_of_date(
 
 @pytest.mark.parametrize("callback_id", ["bars", "stop"])
 def test_a_form_whose_metadata_names_no_storable_project_is_out_of_date(
-    bot: RunningBot, fake_slack: FakeSlack, errors: ErrorLog, callback_id: str
+    bot: RunningBot, fake_slack: FakeSlack, errors: ErrorRecords, callback_id: str
 ) -> None:
     started(bot, fake_slack)
     view = {
@@ -130,7 +118,7 @@ def test_a_form_whose_metadata_names_no_storable_project_is_out_of_date(
 
 
 def test_a_checkbox_whose_ids_are_too_large_to_store_is_out_of_date_on_each_database(
-    bot_on_each_db: RunningBot, fake_slack: FakeSlack, errors: ErrorLog
+    bot_on_each_db: RunningBot, fake_slack: FakeSlack, errors: ErrorRecords
 ) -> None:
     bot = bot_on_each_db
     message = started(bot, fake_slack)
@@ -144,7 +132,7 @@ def test_a_checkbox_whose_ids_are_too_large_to_store_is_out_of_date_on_each_data
 
 @pytest.mark.parametrize("text", ["reopen ² retrained", "reopen ¹ retrained"])
 def test_reopen_with_a_digit_that_is_not_0_to_9_gets_its_usage(
-    bot: RunningBot, fake_slack: FakeSlack, errors: ErrorLog, text: str
+    bot: RunningBot, fake_slack: FakeSlack, errors: ErrorRecords, text: str
 ) -> None:
     started(bot, fake_slack)
     [reply] = command(bot, fake_slack, text)
@@ -156,7 +144,7 @@ def test_reopen_with_a_digit_that_is_not_0_to_9_gets_its_usage(
     "text", ["start Rou\x00ter", "owners add U\x00BOB", "timezone Europe/Ber\x00lin", "reopen 1 \x00"]
 )
 def test_a_nul_character_in_a_command_is_dropped_on_each_database(
-    bot_on_each_db: RunningBot, fake_slack: FakeSlack, errors: ErrorLog, text: str
+    bot_on_each_db: RunningBot, fake_slack: FakeSlack, errors: ErrorRecords, text: str
 ) -> None:
     bot = bot_on_each_db
     if not text.startswith("start"):
@@ -170,7 +158,7 @@ def test_a_nul_character_in_a_command_is_dropped_on_each_database(
 
 
 def test_a_nul_character_in_a_form_is_dropped_on_each_database(
-    bot_on_each_db: RunningBot, fake_slack: FakeSlack, errors: ErrorLog
+    bot_on_each_db: RunningBot, fake_slack: FakeSlack, errors: ErrorRecords
 ) -> None:
     bot = bot_on_each_db
     started(bot, fake_slack)
@@ -183,7 +171,7 @@ def test_a_nul_character_in_a_form_is_dropped_on_each_database(
 
 
 def test_an_id_longer_than_slacks_is_refused_before_anything_is_stored_on_each_database(
-    bot_on_each_db: RunningBot, fake_slack: FakeSlack, errors: ErrorLog
+    bot_on_each_db: RunningBot, fake_slack: FakeSlack, errors: ErrorRecords
 ) -> None:
     """Stored, a 41-character user id ticked on SQLite and failed on PostgreSQL (VARCHAR 32)."""
     bot = bot_on_each_db
