@@ -133,14 +133,20 @@ def statement_commits_engine(engine: Engine, lock_wait_ms: int) -> Engine | None
     """
     if engine.dialect.name == "sqlite":
         return None
-    return create_engine(
-        engine.url,
-        isolation_level="AUTOCOMMIT",
-        connect_args={"options": f"-c lock_timeout={int(lock_wait_ms)}"},
-        pool_size=1,
-        max_overflow=0,
-        pool_pre_ping=True,
+    statements = create_engine(
+        engine.url, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0, pool_pre_ping=True
     )
+
+    @event.listens_for(statements, "connect")
+    def _bounded_lock_wait(dbapi_connection: Any, _record: Any) -> None:
+        # A SET rather than a startup option, which connection poolers such as PgBouncer refuse;
+        # committed, in case the connection is not in autocommit yet.
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"SET lock_timeout = {int(lock_wait_ms)}")
+        cursor.close()
+        dbapi_connection.commit()
+
+    return statements
 
 
 def ping(engine: Engine) -> None:
