@@ -214,7 +214,9 @@ def _receive_clicks_on_sqlite(
     column's type as SQLAlchemy would convert it. SQLite gives each new row the largest id so
     far plus one, in the order of the VALUES, and every writing transaction here holds the
     write lock (BEGIN IMMEDIATE): the rows' ids are the last one's and those just before it."""
-    values = _bound_values(received, connection.dialect, clicks)
+    values = [
+        value for row_values in _bound_rows(received, connection.dialect, clicks) for value in row_values
+    ]
     row = f"({', '.join('?' for _ in _RECEIVED_COLUMNS)})"
     rows = ", ".join([row] * len(clicks))
     last = connection.exec_driver_sql(
@@ -231,9 +233,8 @@ def _receive_clicks_on_postgresql(
     that order, so the serial ids they get rise in it. Sent through the driver, because
     SQLAlchemy's execution machinery cost more than the statement's round trip, and each
     click's ack waits for it."""
-    values = _bound_values(received, connection.dialect, clicks)
-    width = len(_RECEIVED_COLUMNS)
-    numbered = [value for n in range(len(clicks)) for value in (*values[n * width : (n + 1) * width], n)]
+    rows = _bound_rows(received, connection.dialect, clicks)
+    numbered = [value for n, row_values in enumerate(rows) for value in (*row_values, n)]
     ids = connection.exec_driver_sql(
         _numbered_insert(received, connection.dialect, len(clicks)), tuple(numbered)
     ).scalars()
@@ -258,14 +259,18 @@ def _cast_type(column: Column[Any], dialect: Dialect) -> str:
     return "VARCHAR" if isinstance(kind, String) else column.type.compile(dialect)
 
 
-def _bound_values(received: Table, dialect: Dialect, clicks: list[dict[str, object]]) -> list[object]:
-    """The clicks' values, row after row in `_RECEIVED_COLUMNS` order, each converted by its
-    column's type as SQLAlchemy would convert it."""
+def _bound_rows(
+    received: Table, dialect: Dialect, clicks: list[dict[str, object]]
+) -> list[tuple[object, ...]]:
+    """Each click's values in `_RECEIVED_COLUMNS` order, each converted by its column's type as
+    SQLAlchemy would convert it."""
     converters = _bind_converters(received, dialect)
     return [
-        convert(click[name]) if convert else click[name]
+        tuple(
+            convert(click[name]) if convert else click[name]
+            for name, convert in zip(_RECEIVED_COLUMNS, converters, strict=True)
+        )
         for click in clicks
-        for name, convert in zip(_RECEIVED_COLUMNS, converters, strict=True)
     ]
 
 
