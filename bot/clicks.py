@@ -87,6 +87,10 @@ class ClickInbox:
             engine, queries.receive_clicks, lock_wait_ms=CLICK_LOCK_WAIT_MS
         )
 
+    def close(self) -> None:
+        """Once requests have stopped: close the connections clicks are stored with."""
+        self._received.close()
+
     def toggle(self, click: ItemClick) -> str | None:
         """Apply one checkbox click; returns an explanation for the user when it changes nothing."""
         return self.apply(self.store(click))

@@ -155,6 +155,15 @@ class GroupCommit(Generic[Row, Key]):
                 handed.done = True
                 handed.woken.open()
 
+    def close(self) -> None:
+        """After the last `store`: give back the kept connection and, on PostgreSQL, close the
+        autocommit engine's connections, which nothing else owns."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+        if self._statement_commits is not None:
+            self._statement_commits.dispose()
+
     def _connection_for_batch(self) -> Connection:
         if self._connection is not None and self._clock() - self._last_used > KEEP_CONNECTION_SECONDS:
             self._connection.close()

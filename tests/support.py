@@ -308,6 +308,7 @@ class RunningBot:
         self.executor.shutdown(wait=True)
         self.background.shutdown(wait=True)
         self.modals.shutdown(wait=True)
+        self.bot.clicks.close()
         self.engine.dispose()
 
 

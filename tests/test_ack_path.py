@@ -8,8 +8,9 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.pool import NullPool
 from sqlmodel import Session, select
 
 from bot.background import RequestsFirst
@@ -244,6 +245,27 @@ def test_on_postgresql_a_batch_waits_at_most_its_lock_wait_for_a_lock(postgres_u
     assert len(outcome) == 1 and isinstance(outcome[0], OperationalError)
     assert isinstance(group.store(click("UB")), int)  # the lock is gone: stored
     engine.dispose()
+
+
+def test_closing_a_group_commit_leaves_no_connection_open(postgres_url: str) -> None:
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    group: GroupCommit[dict[str, object], int] = GroupCommit(
+        engine, queries.receive_clicks, lock_wait_ms=2000
+    )
+    group.store(click("UA"))
+    engine.dispose()
+    group.close()
+    watcher = create_engine(postgres_url, poolclass=NullPool)
+    with watcher.connect() as connection:
+        others = connection.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar_one()
+    watcher.dispose()
+    assert others == 0
 
 
 def test_a_writer_an_ack_waits_for_goes_before_background_writers_queued_earlier() -> None:

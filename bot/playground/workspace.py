@@ -228,6 +228,7 @@ class Playground:
             thread.join(timeout=10)
         self.save()
         self.fake.stop()
+        self.bot.clicks.close()
         self.engine.dispose()
 
     def save(self) -> None:
