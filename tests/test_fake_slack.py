@@ -904,4 +904,3 @@ def test_posting_is_not_reading_membership_is(client: WebClient, fake: FakeSlack
 )
 def test_join_refusals(client: WebClient, channel: str, error: str) -> None:
     assert slack_error(lambda: client.conversations_join(channel=channel))["error"] == error
-
