@@ -714,18 +714,26 @@ def print_table(
     def row(label: str, cell: Callable[[dict[str, Any]], str], target: str = "") -> None:
         rows.append((label, [cell(results[name]) for name in names], target))
 
+    def ack_cell(clients: int, delay: float) -> Callable[[dict[str, Any]], str]:
+        return lambda result: str(result["loads"][(clients, delay)].cell())
+
+    def ratio_cell(config: str) -> Callable[[dict[str, Any]], str]:
+        return lambda result: " / ".join(
+            f"{result['loads'][(c, 0.0)].rate / bare[config][(c, 0.0)].rate:.2f}x" for c in CLIENTS
+        )
+
     for clients in CLIENTS:
         target = "p99 <= 50 ms" if clients == 20 else ""
         row(
             f"bot ack, {clients} clients: p50 / p95 / p99 · req/s",
-            lambda r, c=clients: r["loads"][(c, 0.0)].cell(),
+            ack_cell(clients, 0.0),
             target,
         )
     for clients in CLIENTS:
         target = "p99 <= 100 ms" if clients == 20 else ""
         row(
             f"bot ack while Slack takes 2 s, {clients} clients",
-            lambda r, c=clients: r["loads"][(c, SLACK_DELAY)].cell(),
+            ack_cell(clients, SLACK_DELAY),
             target,
         )
     for config, label in (("default", "Bolt's default configuration"), ("bot", "the bot's configuration")):
@@ -741,9 +749,7 @@ def print_table(
     for config, target in (("default", ">= 3x"), ("bot", ">= 0.5x")):
         row(
             f"bot req/s ÷ bare Bolt {config} config (1 / 20 / 50 clients)",
-            lambda r, cfg=config: " / ".join(
-                f"{r['loads'][(c, 0.0)].rate / bare[cfg][(c, 0.0)].rate:.2f}x" for c in CLIENTS
-            ),
+            ratio_cell(config),
             target,
         )
     row(

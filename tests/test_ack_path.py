@@ -38,7 +38,7 @@ def click(user: str) -> dict[str, object]:
 
 
 def store_while_the_first_row_is_written(
-    database_url: str, others: int, *, refused: frozenset[str] = frozenset(), **group_options: int
+    database_url: str, others: int, *, refused: frozenset[str] = frozenset(), max_rows: int = 500
 ) -> tuple[list[list[str]], dict[str, int], dict[str, int]]:
     """One thread stores "UFIRST"; while its transaction is open, `others` threads hand in a
     row each (the rows of users in `refused` lack an item, which the database refuses).
@@ -57,7 +57,7 @@ def store_while_the_first_row_is_written(
         return queries.receive_clicks(connection, rows)
 
     group: GroupCommit[dict[str, object], int] = GroupCommit(
-        engine, write, lock_wait_ms=2000, **group_options
+        engine, write, lock_wait_ms=2000, max_rows=max_rows
     )
     keys: dict[str, int] = {}
 
@@ -303,7 +303,11 @@ def test_jobs_start_at_once_when_requests_are_quiet_and_take_turns_while_they_co
     started: list[str] = []
 
     def job(name: str) -> threading.Thread:
-        thread = threading.Thread(target=lambda: (turns.wait_turn(), started.append(name)))
+        def run() -> None:
+            turns.wait_turn()
+            started.append(name)
+
+        thread = threading.Thread(target=run)
         thread.start()
         return thread
 

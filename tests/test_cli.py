@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -84,11 +85,13 @@ def test_a_restarted_bot_keeps_every_tick(
     first.slack.command("start Restartable")
     phase_one = wait_for(lambda: fake_slack.messages(PROJECT_CHANNEL)[1:], what="phase 1")[0]
     ticked = [item.key for item in TEMPLATE.phase(1).items[:3]]
+
+    def shows_tick(key: str) -> bool:
+        return is_ticked(fake_slack.message(PROJECT_CHANNEL, phase_one["ts"]), key)
+
     for key in ticked:
         first.slack.click(PROJECT_CHANNEL, phase_one["ts"], key, selected=True)
-        wait_for(
-            lambda key=key: is_ticked(fake_slack.message(PROJECT_CHANNEL, phase_one["ts"]), key), what=key
-        )
+        wait_for(partial(shows_tick, key), what=key)
     first.kill()  # no goodbye: a crash, an OOM kill, a pulled plug
 
     second = BotProcess(process_env, tmp_path, tmp_path / "second.log", fake_slack)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from slack_sdk import WebClient
@@ -32,7 +33,10 @@ def error_of(call: object) -> str:
 
 
 def test_views_publish_takes_home_views_within_limits(client: WebClient, fake: FakeSlack) -> None:
-    home = {"type": "home", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "hi"}}]}
+    home: dict[str, Any] = {
+        "type": "home",
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "hi"}}],
+    }
     client.views_publish(user_id="U1", view=home)
     assert fake.home_view("U1")["blocks"] == home["blocks"]  # type: ignore[index]
     modal = {**home, "type": "modal", "title": {"type": "plain_text", "text": "x"}}
@@ -75,7 +79,7 @@ def test_files_need_an_upload_and_channel_membership(client: WebClient, fake: Fa
 
 
 def test_files_need_the_files_write_scope() -> None:
-    with FakeSlack(scopes={"chat:write"}) as fake:
+    with FakeSlack(scopes=frozenset({"chat:write"})) as fake:
         fake.add_channel("C1", "general")
         client = WebClient(token=fake.bot_token, base_url=fake.api_url)
         assert (
@@ -94,7 +98,7 @@ def test_users_conversations_lists_a_users_channels_as_slack_does(fake: FakeSlac
     fake.add_channel("C4", "old", is_archived=True)
     client = WebClient(token=fake.bot_token, base_url=fake.api_url)
 
-    def listed(**args: object) -> list[str]:
+    def listed(**args: Any) -> list[str]:
         return [c["id"] for c in client.users_conversations(**args)["channels"]]
 
     both = "public_channel,private_channel"

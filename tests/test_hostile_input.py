@@ -31,7 +31,7 @@ from tests.checklist_flow import PASSING_BARS, fill_form, phase_messages, press_
 from tests.conftest import OTHER_CHANNEL, PROJECT_CHANNEL
 from tests.support import TEAM, HttpResult, RunningBot, click_payload, command_payload, recording_errors
 
-_COMMON = {
+_COMMON: dict[str, Any] = {
     "deadline": None,
     "database": None,  # nothing written into the work tree
     "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -160,7 +160,7 @@ JSON_LIKE = st.recursive(
     ),
     max_leaves=12,
 ).map(json.dumps)
-ANY_CHARACTERS = st.text(st.characters(exclude_categories=("Cs",)), max_size=120)
+ANY_CHARACTERS = st.text(st.characters(exclude_categories=["Cs"]), max_size=120)
 LONG = st.builds(
     lambda seed, size: (seed * (size // max(len(seed), 1) + 1))[:size],
     st.text(min_size=1, max_size=30),

@@ -11,12 +11,13 @@ from storage.models import Project
 from tests.support import RunningBot
 
 FORM = "application/x-www-form-urlencoded"
-UNPARSEABLE = [
-    pytest.param(b"payload=%7Bnot+json", FORM, id="payload-not-json"),
-    pytest.param(b"payload=%5B1%2C2%5D", FORM, id="payload-a-list"),
-    pytest.param(b"payload=%22just+a+string%22", FORM, id="payload-a-string"),
-    pytest.param(b"{not json", "application/json", id="json-body-not-json"),
+UNPARSEABLE_BODIES: list[tuple[bytes, str, str]] = [  # body, content type, test id
+    (b"payload=%7Bnot+json", FORM, "payload-not-json"),
+    (b"payload=%5B1%2C2%5D", FORM, "payload-a-list"),
+    (b"payload=%22just+a+string%22", FORM, "payload-a-string"),
+    (b"{not json", "application/json", "json-body-not-json"),
 ]
+UNPARSEABLE = [pytest.param(body, content_type, id=name) for body, content_type, name in UNPARSEABLE_BODIES]
 
 
 def _nothing_changed(bot: RunningBot, fake: FakeSlack) -> None:
@@ -51,7 +52,7 @@ def test_a_signed_body_that_parses_still_works_after_malformed_ones(
     bot: RunningBot, fake_slack: FakeSlack
 ) -> None:
     """The 400s leave the server serving: the next well-formed command is answered."""
-    for body, content_type in [(p.values[0], p.values[1]) for p in UNPARSEABLE]:
+    for body, content_type, _name in UNPARSEABLE_BODIES:
         assert bot.slack.post(body, content_type=content_type).status == 400
     answer = bot.slack.command("help")
     assert answer.status == 200 and "/distill start" in answer.json()["text"]

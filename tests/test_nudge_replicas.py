@@ -102,7 +102,7 @@ def test_replicas_send_each_due_nudge_exactly_once(
     assert exit_codes == [0, 0], "SIGTERM stops a replica cleanly"
 
     posted = _posted_nudge_ids(fake_slack, channels)
-    assert sorted(posted) == sorted(n.id for n in nudges)
+    assert sorted(posted) == sorted(n.id or 0 for n in nudges)
     assert set(posted.values()) == {1}, "a nudge was posted twice"
     assert {n.kind for n in nudges} == {rules.DRIFT}
     assert max(n.attempts for n in nudges) >= 2, "replica A's leased nudges were taken over"

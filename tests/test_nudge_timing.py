@@ -12,8 +12,8 @@ BERLIN = zone("Europe/Berlin")
 NEW_YORK = zone("America/New_York")
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_inside_working_hours_is_now_and_outside_is_the_next_opening() -> None:

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, event, insert
+from sqlmodel import col
 
 from bot.fake_slack import FakeSlack
 from storage.models import MessageKind, PostedMessage, Project, ProjectStatus
@@ -119,7 +120,7 @@ def store_projects(engine: Engine, count: int, clock: FakeClock) -> None:
     with engine.begin() as connection:
         for n in range(count):
             project_id = connection.execute(
-                insert(Project).returning(Project.id),  # type: ignore[arg-type]
+                insert(Project).returning(col(Project.id)),
                 {
                     "team_id": TEAM,
                     "channel_id": f"CSTORED{n:05d}",

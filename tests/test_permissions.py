@@ -156,8 +156,8 @@ def _tick(bot: RunningBot, user: str, _: Any) -> bool:
 
 
 def _bars_count(bot: RunningBot) -> int:
-    with Session(bot.engine) as session:
-        return len(session.exec(select(SQLModel.metadata.tables["success_bars"])).all())
+    with bot.engine.connect() as connection:
+        return len(connection.execute(select(SQLModel.metadata.tables["success_bars"])).all())
 
 
 def _record_bars(bot: RunningBot, user: str, _: Any) -> bool:

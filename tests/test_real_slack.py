@@ -21,7 +21,7 @@ from tests.checklist_flow import block_text, parent_of, press_button, replies_of
 from tests.conftest import PROJECT_CHANNEL
 from tests.support import TEAM, RunningBot
 
-ANOTHER_APP = {"user": "UOTHERBOT", "bot_id": "B0OTHER", "app_id": "A0OTHER"}
+ANOTHER_APP: dict[str, Any] = {"user": "UOTHERBOT", "bot_id": "B0OTHER", "app_id": "A0OTHER"}
 
 
 def replies_to_user(fake: FakeSlack) -> list[str]:

@@ -60,8 +60,8 @@ def expected_events(bot: RunningBot) -> Counter[tuple[str, str, str]]:
         expected[("started", "", project.started_by)] += 1
         for owner in session.exec(select(Owner).where(Owner.project_id == project_id)):
             expected[("owner_added", "", owner.user_id)] += 1
-        for event in queries.list_tick_events(session, project_id):
-            expected[(event.action, event.item_key, event.user_id)] += 1
+        for tick_event in queries.list_tick_events(session, project_id):
+            expected[(tick_event.action, tick_event.item_key, tick_event.user_id)] += 1
         for waiver in session.exec(select(Waiver).where(Waiver.project_id == project_id)):
             expected[("waived", waiver.item_key, waiver.waived_by)] += 1
             if waiver.ended_at:

@@ -100,9 +100,9 @@ def test_an_item_is_ticked_at_most_once(engine: Engine) -> None:
         project = _project(session)
         queries.add_tick(session, project, item_key="a", phase_number=1, user_id="U1", now=NOW)
     with pytest.raises(IntegrityError), session_scope(engine) as session:
-        project = queries.get_project(session, 1)
-        assert project is not None
-        queries.add_tick(session, project, item_key="a", phase_number=1, user_id="U2", now=NOW)
+        stored = queries.get_project(session, 1)
+        assert stored is not None
+        queries.add_tick(session, stored, item_key="a", phase_number=1, user_id="U2", now=NOW)
     with Session(engine) as session:
         assert [tick.ticked_by for tick in session.exec(select(Tick)).all()] == ["U1"]
         assert queries.get_project(session, 1).version == 1  # type: ignore[union-attr]
@@ -262,12 +262,12 @@ def test_marking_messages_stale_updates_only_those_named_and_copies_already_load
         for kind, phase in ((MessageKind.PARENT, 0), (MessageKind.PHASE, 1), (MessageKind.PHASE, 2)):
             queries.add_message(session, project, kind=kind, phase_number=phase)
     with session_scope(engine) as session:
-        project = queries.get_project(session, 1)
-        assert project is not None
+        stored = queries.get_project(session, 1)
+        assert stored is not None
         loaded = queries.list_messages(session, 1)
-        project.version += 1
+        stored.version += 1
         queries.mark_messages_stale(
-            session, project, kinds_and_phases=[(MessageKind.PARENT, 0), (MessageKind.PHASE, 2)]
+            session, stored, kinds_and_phases=[(MessageKind.PARENT, 0), (MessageKind.PHASE, 2)]
         )
         wanted = {(m.kind, m.phase_number): m.wanted_version for m in loaded}
     assert wanted == {(MessageKind.PARENT, 0): 1, (MessageKind.PHASE, 1): 0, (MessageKind.PHASE, 2): 1}
