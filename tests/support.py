@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from bot.app import DistillBot, build_bot, make_web_client
 from bot.core.config import Settings
@@ -328,6 +329,21 @@ def drop_postgres_database(url: str) -> None:
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+def other_postgres_sessions(url: str, condition: str = "TRUE") -> int:
+    """Sessions open on the database at `url`, other than the one asking, that match `condition`
+    (an SQL condition on pg_stat_activity)."""
+    engine = create_engine(url, poolclass=NullPool)
+    with engine.connect() as connection:
+        count = connection.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity"
+                f" WHERE datname = current_database() AND pid <> pg_backend_pid() AND ({condition})"
+            )
+        ).scalar_one()
+    engine.dispose()
+    return int(count)
 
 
 def postgres_available() -> bool:

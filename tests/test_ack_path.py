@@ -8,9 +8,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
-from sqlalchemy.pool import NullPool
 from sqlmodel import Session, select
 
 from bot.background import RequestsFirst
@@ -20,7 +19,7 @@ from storage.group_commit import KEEP_CONNECTION_SECONDS, GroupCommit
 from storage.migrate import upgrade
 from storage.models import ReceivedClick
 from tests.processes import wait_for
-from tests.support import FakeClock
+from tests.support import FakeClock, other_postgres_sessions
 
 
 def click(user: str) -> dict[str, object]:
@@ -256,16 +255,7 @@ def test_closing_a_group_commit_leaves_no_connection_open(postgres_url: str) -> 
     group.store(click("UA"))
     engine.dispose()
     group.close()
-    watcher = create_engine(postgres_url, poolclass=NullPool)
-    with watcher.connect() as connection:
-        others = connection.execute(
-            text(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        ).scalar_one()
-    watcher.dispose()
-    assert others == 0
+    assert other_postgres_sessions(postgres_url) == 0
 
 
 def test_a_writer_an_ack_waits_for_goes_before_background_writers_queued_earlier() -> None:

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from bot.fake_slack import FakeSlack
 from storage import queries
-from tests.support import FakeClock, RunningBot
+from tests.support import FakeClock, RunningBot, other_postgres_sessions
 
 
 @pytest.fixture
@@ -19,19 +19,6 @@ def pg_bot(fake_slack: FakeSlack, postgres_url: str, clock: FakeClock) -> Iterat
     running = RunningBot(fake_slack, postgres_url, clock)
     yield running
     running.stop()
-
-
-def _waiting_on_locks(url: str) -> int:
-    engine = create_engine(url)
-    with engine.connect() as connection:
-        count = connection.execute(
-            text(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-        ).scalar_one()
-    engine.dispose()
-    return int(count)
 
 
 def test_two_owners_removing_each_other_at_once_leave_one_owner(
@@ -51,7 +38,8 @@ def test_two_owners_removing_each_other_at_once_leave_one_owner(
         bot.slack.command("owners remove <@UBOB>", user="UALICE")
         bot.slack.command("owners remove <@UALICE>", user="UBOB")
         deadline = time.monotonic() + 20
-        while _waiting_on_locks(postgres_url) < 2:  # both requests are inside their transactions
+        # until both requests are inside their transactions, waiting for the held lock
+        while other_postgres_sessions(postgres_url, "wait_event_type = 'Lock'") < 2:
             assert time.monotonic() < deadline, "the two removals never both reached the database"
             time.sleep(0.01)
         held.rollback()
