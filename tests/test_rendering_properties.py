@@ -41,6 +41,7 @@ PERMALINK = "https://fake.slack.example/archives/C0PROJECT/p1700000000000100"
 USERS = ("UALICE", "U0123456789ABCDEF")
 WHEN = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 MESSAGE_TEXT_MAX = 40_000  # Slack truncates a message's `text` past this
+ROLLOUT_STAGES = sorted(render.ROLLOUT_LABELS)
 
 # --- templates: the bundled one, and one at every limit the loader allows, with evidence items --
 
@@ -223,6 +224,18 @@ def states(draw: st.DrawFn) -> tuple[Template, render.ProjectView]:
     reasons = draw(st.lists(typed(modals.REASON_LENGTH, nonblank=True), min_size=1, max_size=3))
     shipped = draw(st.booleans())
     current = len(template.phases) if shipped else draw(st.integers(1, len(template.phases)))
+    # `/distill stop`'s form: a win (Phase 1 only) or a typed reason.
+    stop = draw(
+        st.one_of(
+            st.none(),
+            st.just(render.StopView(USERS[0], WHEN, True, None)),
+            typed(modals.REASON_LENGTH, nonblank=True).map(
+                lambda reason: render.StopView(USERS[1], WHEN, False, reason)
+            ),
+        )
+    )
+    rollouts = st.sampled_from(ROLLOUT_STAGES).map(lambda stage: render.RolloutView(stage, WHEN))
+    rollout = draw(st.one_of(st.none(), rollouts))
     proof = Evidence(bars, evaluation, WHEN if bars else None, USERS[0] if bars else None)
     return template, render.ProjectView(
         project_id=draw(st.sampled_from([1, 999_999_999_999])),
@@ -245,6 +258,8 @@ def states(draw: st.DrawFn) -> tuple[Template, render.ProjectView]:
         },
         evidence=proof,
         counted_keys=frozenset(gate.counted(template, ticked, waived, proof)),
+        stop=stop,
+        rollout=rollout,
     )
 
 
@@ -363,6 +378,26 @@ AMPERSANDS = "&" * 57
                 for item in TEMPLATES[1].phase(1).items
             },
             counted_keys=frozenset(),
+        ),
+    )
+)
+@example(  # the same, stopped with a reason at its limit: the stop's line shares the phase message
+    (
+        TEMPLATES[1],
+        render.ProjectView(
+            project_id=999_999_999_999,
+            name="&",
+            started_by=USERS[0],
+            started_at=WHEN,
+            current_phase=1,
+            shipped=False,
+            version=999_999_999_999,
+            waivers={
+                item.key: render.WaiverView(USERS[1], WHEN, "&" * modals.REASON_LENGTH, WHEN)
+                for item in TEMPLATES[1].phase(1).items
+            },
+            counted_keys=frozenset(),
+            stop=render.StopView(USERS[1], WHEN, False, "&" * modals.REASON_LENGTH),
         ),
     )
 )

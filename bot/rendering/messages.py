@@ -181,7 +181,8 @@ def phase_message(template: Template, view: ProjectView, phase_number: int) -> M
     """The open phase as checkboxes; a passed phase as a read-only summary; a phase after the
     open one (a phase was reopened) or any phase of a stopped project, without checkboxes."""
     if view.stop is not None and not (view.shipped or phase_number < view.current_phase):
-        return _phase_without_checkboxes(template, view, phase_number, stop_line(view.stop))
+        note = stop_line(view.stop, reason_shown=STOP_REASON_SHOWN_IN_PHASE)
+        return _phase_without_checkboxes(template, view, phase_number, note)
     if view.shipped or phase_number < view.current_phase:
         return _phase_summary(template, view, phase_number)
     if phase_number > view.current_phase:
@@ -193,23 +194,31 @@ def phase_message(template: Template, view: ProjectView, phase_number: int) -> M
 ROLLOUT_LABELS = {"shadow": "shadow mode", "5": "5% of traffic", "25": "25% of traffic", "100": "all traffic"}
 
 
+# A waiver's reason is clipped where it shares a message with a whole phase's items: twenty
+# waiver lines beside the longest template text the loader allows still fit 13,200 characters.
+WAIVER_REASON_SHOWN = 60
+
+# A stop reason is at most 300 characters as typed (modals.REASON_LENGTH); escaped, it can grow
+# five-fold. The parent message and the stop's notice show 600 characters of it; a phase
+# message, beside a whole phase's items and their waiver lines, as much as of a waiver's reason
+# (with 600, the heaviest template's phase, every item waived, passed Slack's 13,200).
+STOP_REASON_SHOWN = 600
+STOP_REASON_SHOWN_IN_PHASE = WAIVER_REASON_SHOWN
+
+
 def rollout_line(rollout: RolloutView) -> str:
     label = ROLLOUT_LABELS.get(rollout.stage, escape(rollout.stage))
     return f":traffic_light: Rollout: *{label}* since {slack_date(rollout.since)}"
 
 
-def stop_line(stop: StopView) -> str:
+def stop_line(stop: StopView, *, reason_shown: int = STOP_REASON_SHOWN) -> str:
     if stop.win:
         return (
             f":trophy: *Stopped in Phase 1: a cheaper option cleared our targets.* That is a win. "
             f"(<@{stop.user_id}> {slack_date(stop.at)})"
         )
-    reason = clip(stop.reason or "", STOP_REASON_SHOWN)
+    reason = clip(stop.reason or "", reason_shown)
     return f":octagonal_sign: *Stopped* by <@{stop.user_id}> {slack_date(stop.at)}: _{reason}_"
-
-
-# A stop reason is at most 500 characters as typed; escaped it can grow five-fold.
-STOP_REASON_SHOWN = 600
 
 
 def _phase_without_checkboxes(template: Template, view: ProjectView, phase_number: int, note: str) -> Message:
@@ -322,11 +331,6 @@ def _reopened_item(view: ProjectView, phase_number: int, key: str, title: str) -
         },
         "accessory": {"type": "checkboxes", "action_id": item_action_id(key), "options": [option]},
     }
-
-
-# A waiver's reason is clipped where it shares a message with a whole phase's items: twenty
-# waiver lines beside the longest template text the loader allows still fit 13,200 characters.
-WAIVER_REASON_SHOWN = 60
 
 
 def waiver_line(waiver: WaiverView) -> str:
