@@ -307,6 +307,23 @@ def every_message(template: Template, view: render.ProjectView) -> list[render.M
     return drawn
 
 
+# Found by the test below: every item of the heaviest phase waived, until a date, reasons at
+# their limit.
+HEAVIEST_PHASE_WAIVED = render.ProjectView(
+    project_id=999_999_999_999,
+    name="&",
+    started_by=USERS[0],
+    started_at=WHEN,
+    current_phase=1,
+    shipped=False,
+    version=999_999_999_999,
+    waivers={
+        item.key: render.WaiverView(USERS[1], WHEN, "&" * modals.REASON_LENGTH, WHEN)
+        for item in TEMPLATES[1].phase(1).items
+    },
+    counted_keys=frozenset(),
+)
+
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 AMPERSANDS = "&" * 57
 
@@ -362,42 +379,13 @@ AMPERSANDS = "&" * 57
         ),
     )
 )
-@example(  # found by this test: every item of the heaviest phase waived, until a date, reasons at their limit
+@example((TEMPLATES[1], HEAVIEST_PHASE_WAIVED))
+# The same, stopped with a reason at its limit: the stop's line shares the phase message.
+@example(
     (
         TEMPLATES[1],
-        render.ProjectView(
-            project_id=999_999_999_999,
-            name="&",
-            started_by=USERS[0],
-            started_at=WHEN,
-            current_phase=1,
-            shipped=False,
-            version=999_999_999_999,
-            waivers={
-                item.key: render.WaiverView(USERS[1], WHEN, "&" * modals.REASON_LENGTH, WHEN)
-                for item in TEMPLATES[1].phase(1).items
-            },
-            counted_keys=frozenset(),
-        ),
-    )
-)
-@example(  # the same, stopped with a reason at its limit: the stop's line shares the phase message
-    (
-        TEMPLATES[1],
-        render.ProjectView(
-            project_id=999_999_999_999,
-            name="&",
-            started_by=USERS[0],
-            started_at=WHEN,
-            current_phase=1,
-            shipped=False,
-            version=999_999_999_999,
-            waivers={
-                item.key: render.WaiverView(USERS[1], WHEN, "&" * modals.REASON_LENGTH, WHEN)
-                for item in TEMPLATES[1].phase(1).items
-            },
-            counted_keys=frozenset(),
-            stop=render.StopView(USERS[1], WHEN, False, "&" * modals.REASON_LENGTH),
+        replace(
+            HEAVIEST_PHASE_WAIVED, stop=render.StopView(USERS[1], WHEN, False, "&" * modals.REASON_LENGTH)
         ),
     )
 )
