@@ -6,7 +6,9 @@ Prints figures; asserts nothing (the targets column says what we aim for). It ru
 - the bot as users run it (`python -m bot`: HTTP mode, waitress), on a SQLite file and then on
   a PostgreSQL database of its own created on 127.0.0.1:5432 (dropped afterwards);
 - a bare Bolt app that only acknowledges (benchmarks/bare_bolt.py), served the same way, in
-  Bolt's default configuration and in the bot's own;
+  Bolt's default configuration and in the bot's own. Both wait idle beside the bot, and each
+  is measured right after the bot's run with as many clients, once the bot has finished its
+  work: a ratio compares runs a few seconds apart, since the machine's speed drifts over minutes;
 - the fake Slack Web API (bot/fake_slack) in this process, told to answer at once or after 2 s.
 
 Load comes from wrk (Debian: `apt-get install wrk`): it is C, so two cores are spent on the
@@ -282,10 +284,14 @@ def measure_acks(
     threads: list[dict[str, Any]],
     seconds: float,
     folder: Path,
-    after_each: Callable[[], None],
+    settle: Callable[[], None],
     *,
+    beside: Callable[[int], None] = lambda _clients: None,
     delays: tuple[float, ...] = (0.0, SLACK_DELAY),
 ) -> dict[tuple[int, float], Load]:
+    """wrk against `port` at each client count, Slack answering at once and then after each of
+    `delays`; `settle` after each run (once after the slow-Slack runs, whose backlog waits on
+    Slack, not on the CPU), then `beside` with the client count when Slack answered at once."""
     loads = {}
     requests_file = folder / "requests.tsv"
     for delay in delays:
@@ -294,11 +300,11 @@ def measure_acks(
             write_requests(requests_file, click_payloads(fake, threads))
             loads[(clients, delay)] = run_wrk(port, requests_file, clients, seconds)
             if not delay:
-                after_each()
+                settle()
+                beside(clients)
         if delay:
-            # While Slack is slow the backlog waits on Slack, not on the CPU: one drain at the end.
             slow_slack(fake, 0)
-            after_each()
+            settle()
     return loads
 
 
@@ -385,7 +391,9 @@ def replies_of_safe(fake: FakeSlack, channel: str) -> list[dict[str, Any]]:
 
 def run_bot(
     fake: FakeSlack, url: str, args: argparse.Namespace, folder: Path
-) -> tuple[dict[tuple[int, float], Load], list[float], dict[str, Any], float]:
+) -> tuple[dict[tuple[int, float], Load], dict[str, dict[int, Load]], list[float], dict[str, Any], float]:
+    """The bot's loads, the bare apps' loads measured beside them ({config: {clients: load}}),
+    the drains, the burst and the bot's peak RSS."""
     # The beat as deployed (30 s): clicks past a full background pool are stored and shown by
     # its repair pass, so the time to finish acknowledged work includes waiting for it.
     env = bot_environment(fake, url, LOG_LEVEL="WARNING")
@@ -400,14 +408,23 @@ def run_bot(
         drain(bot.process.pid, engine)
         print(f"  {args.projects} projects started in {time.monotonic() - started:.1f} s", file=sys.stderr)
         drains: list[float] = []
-        loads = measure_acks(
-            fake,
-            bot.port,
-            threads,
-            args.seconds,
-            folder,
-            lambda: drains.append(drain(bot.process.pid, engine)),
-        )
+        bare: dict[str, dict[int, Load]] = {config: {} for config in BARE_CONFIGS}
+        with bare_apps(fake, folder) as bare_ports:
+
+            def measure_bare(clients: int) -> None:
+                for config, port in bare_ports.items():
+                    write_requests(folder / "bare.tsv", click_payloads(fake, threads))
+                    bare[config][clients] = run_wrk(port, folder / "bare.tsv", clients, args.seconds)
+
+            loads = measure_acks(
+                fake,
+                bot.port,
+                threads,
+                args.seconds,
+                folder,
+                lambda: drains.append(drain(bot.process.pid, engine)),
+                beside=measure_bare,
+            )
         burst_result = burst(fake, bot.slack, engine, bot.process.pid)
         rss = peak_rss_mb(bot.process.pid)
     except BaseException:
@@ -418,28 +435,38 @@ def run_bot(
     finally:
         bot.stop()
         engine.dispose()
-    return loads, drains, burst_result, rss
+    return loads, bare, drains, burst_result, rss
 
 
 # --- bare Bolt ----------------------------------------------------------------------------------------
 
+BARE_CONFIGS = ("default", "bot")
 
-def run_bare(
-    fake: FakeSlack, config: str, threads: list[dict[str, Any]], args: argparse.Namespace, folder: Path
-) -> dict[tuple[int, float], Load]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.bare_bolt", config, str(port), fake.api_url],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=(folder / f"bare-{config}.log").open("w"),
-    )
+
+@contextmanager
+def bare_apps(fake: FakeSlack, folder: Path) -> Iterator[dict[str, int]]:
+    """The bare Bolt apps (benchmarks/bare_bolt.py), one per configuration, listening idle
+    until their turn; yields {configuration: port}."""
+    processes: list[subprocess.Popen[bytes]] = []
+    ports: dict[str, int] = {}
     try:
-        wait_listening(port)
-        return measure_acks(fake, port, threads, args.seconds, folder, lambda: time.sleep(0.5), delays=(0.0,))
+        for config in BARE_CONFIGS:
+            ports[config] = free_port()
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "benchmarks.bare_bolt", config, str(ports[config]), fake.api_url],
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=(folder / f"bare-{config}.log").open("w"),
+                )
+            )
+        for port in ports.values():
+            wait_listening(port)
+        yield ports
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=10)
 
 
 # --- statements per tick -------------------------------------------------------------------------------
@@ -656,26 +683,17 @@ def main() -> None:
     began = time.monotonic()
 
     results: dict[str, dict[str, Any]] = {}
-    bare: dict[str, dict[tuple[int, float], Load]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         databases = [("SQLite", f"sqlite:///{folder / 'perf.db'}")]
         if not args.no_postgres:
             databases.append(("PostgreSQL", ""))
         for name, url in databases:
-            print(f"{name}: the bot under load", file=sys.stderr)
+            print(f"{name}: the bot under load, the bare apps beside it", file=sys.stderr)
             url = url or create_postgres_database()
             try:
                 with FakeSlack() as fake:
-                    loads, drains, burst_result, rss = run_bot(fake, url, args, folder)
-                    if not bare:
-                        threads = [
-                            {"channel": f"CP{n:05d}", "message": replies_of(fake, f"CP{n:05d}")[0]}
-                            for n in range(args.projects)
-                        ]
-                        for config in ("default", "bot"):
-                            print(f"bare Bolt ({config} configuration)", file=sys.stderr)
-                            bare[config] = run_bare(fake, config, threads, args, folder)
+                    loads, bare, drains, burst_result, rss = run_bot(fake, url, args, folder)
                 upgrade_url = (
                     url.replace(".db", "-counts.db")
                     if url.startswith("sqlite")
@@ -693,21 +711,17 @@ def main() -> None:
                     drop_postgres_database(url)
             results[name] = {
                 "loads": loads,
+                "bare": bare,
                 "drains": drains,
                 "burst": burst_result,
                 "statements": statements,
                 "nudges": nudges,
                 "rss": rss,
             }
-    print_table(results, bare, args, time.monotonic() - began)
+    print_table(results, args, time.monotonic() - began)
 
 
-def print_table(
-    results: dict[str, dict[str, Any]],
-    bare: dict[str, dict[tuple[int, float], Load]],
-    args: argparse.Namespace,
-    took: float,
-) -> None:
+def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace, took: float) -> None:
     names = list(results)
     rows: list[tuple[str, list[str], str]] = []
 
@@ -719,7 +733,7 @@ def print_table(
 
     def ratio_cell(config: str) -> Callable[[dict[str, Any]], str]:
         return lambda result: " / ".join(
-            f"{result['loads'][(c, 0.0)].rate / bare[config][(c, 0.0)].rate:.2f}x" for c in CLIENTS
+            f"{result['loads'][(c, 0.0)].rate / result['bare'][config][c].rate:.2f}x" for c in CLIENTS
         )
 
     for clients in CLIENTS:
@@ -736,16 +750,13 @@ def print_table(
             ack_cell(clients, SLACK_DELAY),
             target,
         )
+
+    def bare_cell(config: str, clients: int) -> Callable[[dict[str, Any]], str]:
+        return lambda result: str(result["bare"][config][clients].cell())
+
     for config, label in (("default", "Bolt's default configuration"), ("bot", "the bot's configuration")):
         for clients in CLIENTS:
-            load = bare[config][(clients, 0.0)]
-            rows.append(
-                (
-                    f"bare Bolt, {label}, {clients} clients",
-                    [load.cell()] + ["(same app)"] * (len(names) - 1),
-                    "",
-                )
-            )
+            row(f"bare Bolt, {label}, {clients} clients (after the bot)", bare_cell(config, clients))
     for config, target in (("default", ">= 3x"), ("bot", ">= 0.5x")):
         row(
             f"bot req/s ÷ bare Bolt {config} config (1 / 20 / 50 clients)",
