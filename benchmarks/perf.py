@@ -286,7 +286,7 @@ def measure_acks(
     folder: Path,
     settle: Callable[[], None],
     *,
-    beside: Callable[[int], None] = lambda _clients: None,
+    beside: Callable[[int], None],
     delays: tuple[float, ...] = (0.0, SLACK_DELAY),
 ) -> dict[tuple[int, float], Load]:
     """wrk against `port` at each client count, Slack answering at once and then after each of
