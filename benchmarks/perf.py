@@ -37,7 +37,7 @@ import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -412,8 +412,9 @@ def run_bot(
         with bare_apps(fake, folder) as bare_ports:
 
             def measure_bare(clients: int) -> None:
+                # Signed afresh: the bot's own requests may be older than Slack's five minutes by now.
+                write_requests(folder / "bare.tsv", click_payloads(fake, threads))
                 for config, port in bare_ports.items():
-                    write_requests(folder / "bare.tsv", click_payloads(fake, threads))
                     bare[config][clients] = run_wrk(port, folder / "bare.tsv", clients, args.seconds)
 
             loads = measure_acks(
@@ -447,26 +448,18 @@ BARE_CONFIGS = ("default", "bot")
 def bare_apps(fake: FakeSlack, folder: Path) -> Iterator[dict[str, int]]:
     """The bare Bolt apps (benchmarks/bare_bolt.py), one per configuration, listening idle
     until their turn; yields {configuration: port}."""
-    processes: list[subprocess.Popen[bytes]] = []
     ports: dict[str, int] = {}
-    try:
+    with ExitStack() as stack:  # on the way out: each app stopped, then its log closed
         for config in BARE_CONFIGS:
             ports[config] = free_port()
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "benchmarks.bare_bolt", config, str(ports[config]), fake.api_url],
-                    cwd=ROOT,
-                    stdout=subprocess.DEVNULL,
-                    stderr=(folder / f"bare-{config}.log").open("w"),
-                )
-            )
+            log = stack.enter_context((folder / f"bare-{config}.log").open("w"))
+            command = [sys.executable, "-m", "benchmarks.bare_bolt", config, str(ports[config]), fake.api_url]
+            process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
+            stack.callback(process.wait, timeout=10)
+            stack.callback(process.terminate)
         for port in ports.values():
             wait_listening(port)
         yield ports
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=10)
 
 
 # --- statements per tick -------------------------------------------------------------------------------
