@@ -212,16 +212,6 @@ def drain(pid: int, engine: Engine, timeout: float = 600) -> float:
 # --- the bot under load ------------------------------------------------------------------------------
 
 
-@dataclass
-class DatabaseRun:
-    loads: dict[tuple[int, float], Load]
-    drains: list[float]
-    burst: dict[str, Any]
-    statements: dict[int, tuple[float, float]]
-    nudges: dict[str, float]
-    peak_rss: float
-
-
 def seed_projects(fake: FakeSlack, sender: SlackSender, count: int) -> list[dict[str, Any]]:
     """Start `count` projects through /distill start, as users would; returns their phase-1 messages."""
     channels = [f"CP{n:05d}" for n in range(count)]
