@@ -209,6 +209,28 @@ def test_on_postgresql_a_batch_is_one_statement_that_commits_itself(postgres_url
     engine.dispose()
 
 
+def test_on_postgresql_batches_of_any_size_are_one_statement_text_each_row_getting_its_key(
+    postgres_url: str,
+) -> None:
+    """psycopg parses a statement's placeholders in Python and keeps what it parsed only for
+    statements of up to 50 parameters: a text of its own for each batch size, ten parameters a
+    click, was parsed anew for every batch of six clicks or more while their acks waited."""
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    stored: dict[int, str] = {}
+    for size in (1, 12):
+        rows = [click(f"U{size}-{n}") for n in range(size)]
+        with engine.begin() as connection:
+            keys = queries.receive_clicks(connection, rows)
+        stored.update(zip(keys, [str(row["user_id"]) for row in rows], strict=True))
+    assert len(statements) == 2 and statements[0] == statements[1]
+    with Session(engine) as session:
+        assert {c.id: c.user_id for c in session.exec(select(ReceivedClick)).all()} == stored
+    engine.dispose()
+
+
 def test_on_postgresql_a_value_too_long_for_its_column_is_refused_not_cut_short(postgres_url: str) -> None:
     engine = make_engine(postgres_url)
     upgrade(engine)
