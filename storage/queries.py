@@ -233,9 +233,9 @@ def _receive_clicks_on_postgresql(
     in that order, so the serial ids they get rise in it. Its text is the same for any number
     of rows: psycopg parses a statement's placeholders in Python and keeps the result only for
     statements of at most 50 parameters, and a batch of eight clicks as VALUES had 80 (its
-    parsing cost more CPU than the rest of the store, while the clicks' acks waited). The same
-    text is also prepared once by the server. Sent through the driver, because SQLAlchemy's
-    execution machinery cost more than the statement's round trip."""
+    parsing took about as much CPU as the rest of the store, while the clicks' acks waited).
+    Sent through the driver, because SQLAlchemy's execution machinery cost more than the
+    statement's round trip."""
     statement = _json_insert(received, connection.dialect)
     with _on_driver(connection, statement, (_json_array(connection.dialect, clicks),)) as cursor:
         return sorted(int(click_id) for (click_id,) in cursor.fetchall())
