@@ -231,6 +231,20 @@ def test_on_postgresql_batches_of_any_size_are_one_statement_text_each_row_getti
     engine.dispose()
 
 
+@pytest.mark.parametrize("user", ["U\ud800", "U\x00"], ids=["lone surrogate", "NUL"])
+def test_on_postgresql_text_it_cannot_store_is_refused_as_data_so_its_row_fails_alone(
+    postgres_url: str, user: str
+) -> None:
+    """A signed payload's "\\ud800" decodes to a lone surrogate. Refused as data, the group
+    commit writes the batch's rows one by one and only that click fails; psycopg's encoder once
+    raised a StatementError for it, which failed every click of the batch."""
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    with engine.connect() as connection, pytest.raises(DataError), connection.begin():
+        queries.receive_clicks(connection, [click("UA"), click(user)])
+    engine.dispose()
+
+
 def test_on_postgresql_a_value_too_long_for_its_column_is_refused_not_cut_short(postgres_url: str) -> None:
     engine = make_engine(postgres_url)
     upgrade(engine)

@@ -32,8 +32,9 @@ def problem(body: Any) -> str | None:
         return "the payload is not an object"
     kind = body.get("type")
     if kind is None and "command" in body:  # a slash command: form fields, always strings
-        if any(len(str(body.get(key) or "")) > ID_MAX for key in _COMMAND_IDS):
-            return "an id is longer than Slack's"
+        for key in _COMMAND_IDS:
+            if unlike := _unlike_slacks(str(body.get(key) or "")):
+                return f"{key} is {unlike}"
         return None
     if not isinstance(kind, str):
         return "type is not a string"
@@ -43,8 +44,8 @@ def problem(body: Any) -> str | None:
             return f"{key} is not an object"
         if isinstance(value, dict) and not _optional(value, "id", str):
             return f"{key}.id is not a string"
-        if key in _IDS and isinstance(value, dict) and len(value.get("id") or "") > ID_MAX:
-            return f"{key}.id is longer than Slack's"
+        if key in _IDS and isinstance(value, dict) and (unlike := _unlike_slacks(value.get("id") or "")):
+            return f"{key}.id is {unlike}"
     for key in ("response_url", "trigger_id", "api_app_id"):
         if not _optional(body, key, str):
             return f"{key} is not a string"
@@ -52,6 +53,18 @@ def problem(body: Any) -> str | None:
         return _actions_problem(body.get("actions"))
     if kind in {"view_submission", "view_closed"}:
         return _view_problem(body.get("view"))
+    return None
+
+
+def _unlike_slacks(identifier: str) -> str | None:
+    """Why a team, user or channel id cannot be Slack's, or None. Slack's ids are printable:
+    a lone surrogate (what a JSON "\\ud800" decodes to) cannot even be encoded for the
+    database, and a click holding one failed with every click stored in its batch; PostgreSQL
+    refuses a NUL."""
+    if len(identifier) > ID_MAX:
+        return "longer than Slack's"
+    if not identifier.isprintable():
+        return "not text Slack sends"
     return None
 
 
