@@ -183,7 +183,7 @@ def test_an_id_unlike_slacks_is_refused_before_anything_is_stored_on_each_databa
     message = started(bot, fake_slack)
     click = click_payload(fake_slack, message, PROJECT_CHANNEL, "narrow-task", True, bad_id, TEAM)
     assert bot.slack.interact(click).status == 400
-    if bad_id.isprintable() or "\x00" in bad_id:  # a form is UTF-8: no lone surrogate fits in one
+    if "\ud800" not in bad_id:  # a form is UTF-8: no lone surrogate fits in one
         payload = command_payload(fake_slack, "status", PROJECT_CHANNEL, bad_id, TEAM)
         assert bot.slack.post(urllib.parse.urlencode(payload).encode()).status == 400
     bot.settle()
