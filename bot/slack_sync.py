@@ -32,7 +32,7 @@ from bot.readback import ReadBackError, find_in_channel, find_in_thread
 from bot.rendering import messages as render
 from storage import queries
 from storage.engine import session_scope
-from storage.models import MessageKind, PostedMessage, ProjectStatus
+from storage.models import MessageKind, PostedMessage, Project, ProjectStatus
 
 log = logging.getLogger(__name__)
 
@@ -388,8 +388,7 @@ class SlackSync:
                     raise
         return kept
 
-    def _place(self, session: Session, message: PostedMessage) -> PostPlace:
-        project = must_get(session, message.project_id)
+    def _place(self, session: Session, message: PostedMessage, project: Project) -> PostPlace:
         thread_ts = queries.get_thread_ts(session, message.project_id)
         return PostPlace(project.channel_id, thread_ts, MESSAGE_EVENT, "message_id", message.id or 0)
 
@@ -401,9 +400,10 @@ class SlackSync:
             settling = message.check_after is not None and message.check_after > self.clock()
             return Progress.BEHIND if settling else Progress.CLAIMED_ELSEWHERE
         with session_scope(self.engine, read_only=True) as session:
-            place = self._place(session, message)
+            project = must_get(session, message.project_id)  # read once: place and content
+            place = self._place(session, message, project)
             wanted = must_get_message(session, message_id).wanted_version
-            content = self._render(session, message)
+            content = self._render(session, message, project)
         outcome = self.post_once(place, content, read_back_first=attempt > 1)
         if outcome.ts is None:
             log.warning(
@@ -441,7 +441,7 @@ class SlackSync:
         if message.check_after is None or message.check_after > self.clock():
             return True  # not yet: nothing has failed
         with session_scope(self.engine, read_only=True) as session:
-            place = self._place(session, message)
+            place = self._place(session, message, must_get(session, message.project_id))
         try:
             kept = self.keep_one_copy(place)
         except SLACK_FAILURES as error:
@@ -497,8 +497,9 @@ class SlackSync:
         with session_scope(self.engine, read_only=True) as session:
             message = must_get_message(session, message_id)
             wanted = message.wanted_version
-            channel_id = must_get(session, message.project_id).channel_id
-            content = self._render(session, message)
+            project = must_get(session, message.project_id)  # read once: channel and content
+            channel_id = project.channel_id
+            content = self._render(session, message, project)
         assert message.ts is not None  # only posted messages are claimed for redraws
         try:
             self.slack.chat_update(
@@ -528,14 +529,13 @@ class SlackSync:
             queries.record_refused(session, message_id, reason=reason, version=version)
         return True
 
-    def _render(self, session: Session, message: PostedMessage) -> render.Message:
+    def _render(self, session: Session, message: PostedMessage, project: Project) -> render.Message:
         # Notices and evaluation tables are drawn from their own rows: no project view needed.
         if message.kind == MessageKind.NOTICE:
             return render.notice_message(message.notice_text or "")
         if message.kind == MessageKind.EVALUATION:
             bars, evaluation = evaluation_and_bars(session, message.subject_id)
             return render.evaluation_message(bars, evaluation)
-        project = must_get(session, message.project_id)
         view = project_view(session, project, self.template, self.clock())
         if message.kind == MessageKind.PARENT:
             return render.parent_message(self.template, view)

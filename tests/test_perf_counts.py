@@ -115,6 +115,27 @@ def test_before_its_ack_a_click_is_one_insert_and_the_gate_reads_each_thing_once
     assert len(reads) == len(set(reads)), "\n".join(reads)
 
 
+def test_each_transaction_of_a_start_and_a_click_reads_each_thing_once(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    """Posting and redrawing the thread's messages read what they draw in one transaction each:
+    a second read of the same row there is paid for every message of every click."""
+    with counting(bot.engine) as statements:
+        phase_one = start(bot)
+        bot.slack.click(PROJECT_CHANNEL, phase_one["ts"], TEMPLATE.phase(1).items[0].key, selected=True)
+        bot.settle()
+    transactions: list[list[str]] = []
+    for statement in statements:
+        if statement.startswith("BEGIN"):
+            transactions.append([])
+        elif transactions:
+            transactions[-1].append(" ".join(statement.split()))
+    assert len(transactions) > 10  # the start's posts and the click's redraws among them
+    for transaction in transactions:
+        reads = [s for s in transaction if s.startswith("SELECT")]
+        assert len(reads) == len(set(reads)), "\n".join(reads)
+
+
 def store_projects(engine: Engine, count: int, clock: FakeClock) -> None:
     """Other teams' projects, each with a posted thread."""
     with engine.begin() as connection:
