@@ -92,6 +92,17 @@ def counting(engine: Engine) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", count)
 
 
+def transactions_of(statements: list[str]) -> list[list[str]]:
+    """The statements after each BEGIN, each on one line (those before the first are left out)."""
+    transactions: list[list[str]] = []
+    for statement in statements:
+        if statement.startswith("BEGIN"):
+            transactions.append([])
+        elif transactions:
+            transactions[-1].append(" ".join(statement.split()))
+    return transactions
+
+
 def test_before_its_ack_a_click_is_one_insert_and_the_gate_reads_each_thing_once(
     bot: RunningBot, fake_slack: FakeSlack
 ) -> None:
@@ -102,12 +113,7 @@ def test_before_its_ack_a_click_is_one_insert_and_the_gate_reads_each_thing_once
     with counting(bot.engine) as statements:
         bot.slack.click(PROJECT_CHANNEL, phase_one["ts"], TEMPLATE.phase(1).items[0].key, selected=True)
         bot.settle()
-    transactions: list[list[str]] = []
-    for statement in statements:
-        if statement.startswith("BEGIN"):
-            transactions.append([])
-        elif transactions:
-            transactions[-1].append(" ".join(statement.split()))
+    transactions = transactions_of(statements)
     stored = [s.split(" (")[0] for s in transactions[0] if not s.startswith("PRAGMA")]  # lock waits
     assert stored == ["INSERT INTO received_click"]
     [applied] = [t for t in transactions if any(s.startswith("INSERT INTO tick ") for s in t)]
@@ -124,12 +130,7 @@ def test_each_transaction_of_a_start_and_a_click_reads_each_thing_once(
         phase_one = start(bot)
         bot.slack.click(PROJECT_CHANNEL, phase_one["ts"], TEMPLATE.phase(1).items[0].key, selected=True)
         bot.settle()
-    transactions: list[list[str]] = []
-    for statement in statements:
-        if statement.startswith("BEGIN"):
-            transactions.append([])
-        elif transactions:
-            transactions[-1].append(" ".join(statement.split()))
+    transactions = transactions_of(statements)
     assert len(transactions) > 10  # the start's posts and the click's redraws among them
     for transaction in transactions:
         reads = [s for s in transaction if s.startswith("SELECT")]
