@@ -119,8 +119,11 @@ def write_requests(path: Path, payloads: list[dict[str, Any]]) -> None:
             out.write(f"{now}\t{sign(body.encode(), now)}\t{body}\n")
 
 
-def run_wrk(port: int, requests_file: Path, clients: int, seconds: float) -> Load:
+def run_wrk(port: int, requests_file: Path, clients: int, seconds: float, *, label: str) -> Load:
+    """One wrk run. Its wall-clock time and worst latency go to stderr, so that a stall can be
+    matched with the bot's log and PostgreSQL's (which logs its checkpoints since version 15)."""
     threads = min(2, clients)
+    began = datetime.now(UTC)
     output = subprocess.run(
         [
             "wrk",
@@ -143,7 +146,7 @@ def run_wrk(port: int, requests_file: Path, clients: int, seconds: float) -> Loa
     if match is None:
         raise RuntimeError(f"wrk printed no result:\n{output}")
     requests, micros, p50, p95, p99, worst, bad, errors = match.group(1).split()
-    return Load(
+    load = Load(
         requests=int(requests),
         seconds=int(micros) / 1e6,
         p50=float(p50) / 1000,
@@ -153,6 +156,12 @@ def run_wrk(port: int, requests_file: Path, clients: int, seconds: float) -> Loa
         bad_status=int(bad),
         socket_errors=int(errors),
     )
+    print(
+        f"  {label}, {clients} clients, {began:%H:%M:%S}-{datetime.now(UTC):%H:%M:%S} UTC:"
+        f" p99 {load.p99:.1f} ms, worst {load.worst:.1f} ms",
+        file=sys.stderr,
+    )
+    return load
 
 
 # --- processes -------------------------------------------------------------------------------------
@@ -289,7 +298,8 @@ def measure_acks(
         slow_slack(fake, delay)
         for clients in CLIENTS:
             write_requests(requests_file, click_payloads(fake, threads))
-            loads[(clients, delay)] = run_wrk(port, requests_file, clients, seconds)
+            label = f"bot while Slack takes {delay:g} s" if delay else "bot"
+            loads[(clients, delay)] = run_wrk(port, requests_file, clients, seconds, label=label)
             if not delay:
                 settle()
                 beside(clients)
@@ -404,9 +414,11 @@ def run_bot(
 
             def measure_bare(clients: int) -> None:
                 # Signed afresh: the bot's own requests may be older than Slack's five minutes by now.
-                write_requests(folder / "bare.tsv", click_payloads(fake, threads))
+                requests_file = folder / "bare.tsv"
+                write_requests(requests_file, click_payloads(fake, threads))
                 for config, port in bare_ports.items():
-                    bare[config][clients] = run_wrk(port, folder / "bare.tsv", clients, args.seconds)
+                    label = f"bare Bolt, {config} configuration"
+                    bare[config][clients] = run_wrk(port, requests_file, clients, args.seconds, label=label)
 
             loads = measure_acks(
                 fake,
