@@ -180,7 +180,7 @@ def wait_listening(port: int, timeout: float = 30) -> None:
 def freeze_harness() -> None:
     """Leave what this process holds by now (the fake Slack's messages and every call it
     recorded) out of its garbage collector's full passes, as the bot does with what its startup
-    built. Each full pass walked them all and stopped the fake Slack meanwhile: 88 to 342 ms at
+    built. Each full pass walked them all and stopped the fake Slack meanwhile: 84 to 342 ms at
     a time during the load runs, growing with every call recorded. Slack does not pause for the
     benchmark's garbage, and the bot's follow-up work and the burst's timings would wait on it."""
     gc.freeze()
@@ -553,10 +553,11 @@ def analyze(engine: Engine) -> None:
 def settle_before_timing(engine: Engine) -> None:
     """Before a section timed in this process: what the set-up left behind is dealt with now,
     so that it is not timed as the section's own work.
-    - This process's garbage is collected. The load runs' fake Slack, with every call it
-      recorded, is garbage here by then, and a full collection that fell inside the timed
-      planning took 876 ms of its 1,204 ms (SQLite, 05:47 UTC on 30 Nov; about 300 ms alone).
-      The bot's own process holds no such garbage and freezes what its startup built.
+    - This process's garbage is collected. Before the harness froze its heap after each load
+      run (freeze_harness), the load runs' fake Slack, with every call it recorded, was garbage
+      here by then, and a full collection that fell inside the timed planning took 876 ms of
+      its 1,204 ms (SQLite, 05:47 UTC on 30 Nov; about 300 ms alone). The bot's own process
+      holds no such garbage and freezes what its startup built.
     - On PostgreSQL, a checkpoint writes out the set-up's changed pages. SQLite writes its pages
       at each commit."""
     gc.collect()
