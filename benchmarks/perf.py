@@ -182,7 +182,10 @@ def freeze_harness() -> None:
     recorded) out of its garbage collector's full passes, as the bot does with what its startup
     built. Each full pass walked them all and stopped the fake Slack meanwhile: 84 to 342 ms at
     a time during the load runs, growing with every call recorded. Slack does not pause for the
-    benchmark's garbage, and the bot's follow-up work and the burst's timings would wait on it."""
+    benchmark's garbage, and the bot's follow-up work and the burst's timings would wait on it.
+    Collected first, as the bot does (bot.cli.freeze_startup_objects): frozen garbage would never
+    be freed, and the previous database's fake Slack would stay for the rest of the run."""
+    gc.collect()
     gc.freeze()
 
 
