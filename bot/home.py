@@ -36,6 +36,7 @@ class HomeTab:
         self.slack = slack
         self.clock = clock
         self.policy = policy
+        self.channels = membership.ChannelsOfPeople(slack, clock)
 
     def opened(self, *, event_id: str, team_id: str, user_id: str) -> None:
         """`app_home_opened`: publish the user's Home tab, once per delivery (Slack retries)."""
@@ -45,6 +46,10 @@ class HomeTab:
                     log.info("event %s already handled; a retry", event_id)
                     return
         self.publish(team_id, user_id)
+
+    def member_moved(self, *, team_id: str, user_id: str) -> None:
+        """Someone joined or left a channel the bot is in: their tab lists their channels anew."""
+        self.channels.forget(team_id, user_id)
 
     def publish(self, team_id: str, user_id: str) -> None:
         view = self.build(team_id, user_id)
@@ -56,7 +61,10 @@ class HomeTab:
     def build(self, team_id: str, user_id: str) -> dict[str, object]:
         """The projects of the channels `user_id` is in: a private channel's name, progress and
         thread are for its members only."""
-        channels = membership.channels_of(self.slack, user_id)  # before the session: a Slack call
+        with session_scope(self.engine, read_only=True) as session:
+            newest_project = queries.newest_project_id(session)
+        # Outside a transaction: this may call Slack.
+        channels = self.channels.of(team_id, user_id, newest_project=newest_project)
         if channels is None:
             return home_view_without_channels()
         with session_scope(self.engine) as session:

@@ -1209,6 +1209,11 @@ def list_cycles(session: Session, project: Project) -> list[Project]:
     return list(reversed(chain))
 
 
+def newest_project_id(session: Session) -> int:
+    """The id of the project created last, in any workspace (0 when there is none)."""
+    return session.exec(select(func.max(Project.id))).one() or 0
+
+
 def list_projects_in_channels(session: Session, team_id: str, channel_ids: Collection[str]) -> list[Project]:
     """The newest cycle of each project in these channels of the workspace, the most recently
     active first."""

@@ -51,6 +51,12 @@ def test_manifest_declares_the_command_and_url_the_bot_serves() -> None:
         parsed = urlparse(url)
         assert parsed.scheme == "https" and parsed.path == EVENTS_PATH
     assert settings["socket_mode_enabled"] is True
+    # The Home tab's openings, and the member events that say when a person's channels changed.
+    assert settings["event_subscriptions"]["bot_events"] == [
+        "app_home_opened",
+        "member_joined_channel",
+        "member_left_channel",
+    ]
 
 
 def test_manifest_asks_for_the_scopes_the_bot_uses() -> None:

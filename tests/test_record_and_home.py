@@ -7,13 +7,16 @@ import io
 import json
 import re
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from slack_sdk import WebClient
 from sqlmodel import Session, select
 
 from bot.fake_slack import FakeSlack
 from bot.fake_slack.blockkit import VIEW_MAX_BLOCKS, VIEW_MAX_BYTES, validate_view, view_size_bytes
+from bot.membership import CHANNELS_KEPT_FOR, ChannelsOfPeople
 from bot.record import RecordedEvent, csv_events
 from bot.rendering.home import HOME_PROJECTS_SHOWN
 from storage import queries
@@ -21,7 +24,7 @@ from storage.engine import session_scope
 from storage.models import EventReceipt, Owner, SuccessBars, Waiver
 from tests.checklist_flow import TEMPLATE, fill_form, parent_of, submit_view, tick_phase
 from tests.conftest import OTHER_CHANNEL, PROJECT_CHANNEL
-from tests.support import TEAM, RunningBot
+from tests.support import TEAM, FakeClock, RunningBot
 from tests.test_lifecycle import click, command, open_stop_form, phase, project_row, start, to_phase
 
 CH = PROJECT_CHANNEL
@@ -364,8 +367,110 @@ def test_home_tab_shows_each_person_the_projects_of_their_own_channels(
     assert "Secret launch" not in bob and "Alice router" not in bob and "G0LAUNCH" not in bob
     assert "Everyone's ranker" in bob and "1 in your channels" in bob
 
-    # Slack does not say which channels Bob is in: nothing is shown rather than everything.
-    fake_slack.fail("users.conversations", status=500, times=10)
+    # Slack does not say which channels Bob is in (his list is due again): nothing is shown
+    # rather than everything, and the failure is not kept.
+    bot.clock.advance(CHANNELS_KEPT_FOR)
+    fake_slack.fail("users.conversations", status=500, times=3)  # the call and its two retries
     bob = home_of("UBOB", "EvC")
     assert "Everyone's ranker" not in bob and "Secret launch" not in bob
     assert "Open this tab again in a moment" in bob
+    assert "Everyone's ranker" in home_of("UBOB", "EvD")
+
+
+def member_event(kind: str, user: str, channel: str) -> dict[str, Any]:
+    """A member_joined_channel or member_left_channel delivery, as Slack posts it."""
+    body = home_opened(f"Ev{kind}{user}{channel}", user=user)
+    body["event"] = {
+        "type": kind,
+        "user": user,
+        "channel": channel,
+        "channel_type": "C",
+        "team": TEAM,
+        "event_ts": "1.3",
+    }
+    return body
+
+
+def test_home_tab_lists_a_persons_channels_again_only_when_they_may_have_changed(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    """users.conversations is Tier 3 (about 50 calls a minute for the workspace) and Slack
+    sends app_home_opened at every click on the tab: a person's list serves their tab for a
+    while, and is fetched again when they join or leave a channel, or a project is newer."""
+    fake_slack.add_channel("G0LAUNCH", "launch-plans", is_private=True, members=["UALICE"])
+    add_project(bot, "G0LAUNCH", "Secret launch")
+    listed = lambda: len(fake_slack.calls_to("users.conversations"))  # noqa: E731
+
+    def home_of(user: str, event_id: str) -> str:
+        assert deliver_event(bot, home_opened(event_id, user=user)).status == 200
+        view = fake_slack.home_view(user)
+        assert view is not None
+        return json.dumps(view["blocks"])
+
+    for opening in range(5):
+        assert "Secret launch" in home_of("UALICE", f"EvOpen{opening}")
+    assert listed() == 1 and len(fake_slack.calls_to("views.publish")) == 5
+    assert "Secret launch" not in home_of("UBOB", "EvBob")  # each person has their own list
+    assert listed() == 2
+
+    # Alice joined a public channel before the bot did: no event tells of it, but the project
+    # started there is newer than her list.
+    fake_slack.add_channel("C0NEWTEAM", "new-team", members=["UALICE"])
+    add_project(bot, "C0NEWTEAM", "New ranker")
+    assert "New ranker" in home_of("UALICE", "EvNew")
+    assert listed() == 3
+
+    # She leaves the private channel: Slack tells the bot, which is in it.
+    fake_slack.set_channel("G0LAUNCH", members=[])
+    assert deliver_event(bot, member_event("member_left_channel", "UALICE", "G0LAUNCH")).status == 200
+    alice = home_of("UALICE", "EvLeft")
+    assert "Secret launch" not in alice and "New ranker" in alice
+    assert listed() == 4
+    # Bob is added: his tab shows it at his next opening.
+    fake_slack.set_channel("G0LAUNCH", members=["UBOB"])
+    assert deliver_event(bot, member_event("member_joined_channel", "UBOB", "G0LAUNCH")).status == 200
+    assert "Secret launch" in home_of("UBOB", "EvJoined")
+    assert listed() == 5
+
+    # Without any event, a list is fetched again once it is CHANNELS_KEPT_FOR old.
+    home_of("UALICE", "EvStill")
+    assert listed() == 5
+    bot.clock.advance(CHANNELS_KEPT_FOR)
+    home_of("UALICE", "EvLater")
+    assert listed() == 6
+
+
+def test_lists_of_channels_kept_stay_within_their_bound(fake_slack: FakeSlack) -> None:
+    client = WebClient(token=fake_slack.bot_token, base_url=fake_slack.api_url)
+    for number in range(4):
+        fake_slack.add_channel(f"C0KEPT{number}", f"kept-{number}")  # everyone is in these
+    everyone = len(client.users_conversations(user="UALICE", limit=200)["channels"])
+    clock = FakeClock()
+    lists = ChannelsOfPeople(client, clock, max_channels=2 * everyone)
+
+    def lists_of(*people: str) -> int:
+        before = len(fake_slack.calls_to("users.conversations"))
+        for person in people:
+            assert lists.of(TEAM, person, newest_project=0) is not None
+        return len(fake_slack.calls_to("users.conversations")) - before
+
+    assert lists_of("UALICE", "UBOB", "UALICE", "UBOB") == 2  # both kept
+    assert lists_of("UCAROL") == 1  # over the bound: Alice's, used longest ago, is forgotten
+    assert lists_of("UBOB", "UCAROL") == 0
+    assert lists_of("UALICE") == 1
+
+
+def test_a_list_slack_gave_while_its_person_moved_is_not_kept(fake_slack: FakeSlack) -> None:
+    fake_slack.add_channel("G0LAUNCH", "launch-plans", is_private=True, members=["UALICE"])
+    client = WebClient(token=fake_slack.bot_token, base_url=fake_slack.api_url)
+    lists = ChannelsOfPeople(client, FakeClock())
+    answer = fake_slack.hold_answers("users.conversations")  # listed now, answered later
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        listing = pool.submit(lists.of, TEAM, "UALICE", newest_project=0)
+        assert fake_slack.wait_for_arrival("users.conversations")
+        fake_slack.set_channel("G0LAUNCH", members=[])
+        lists.forget(TEAM, "UALICE")  # her member_left_channel event, while the answer is on its way
+        answer.set()
+        assert "G0LAUNCH" in (listing.result(timeout=10) or ())  # what Slack said when asked
+    assert "G0LAUNCH" not in (lists.of(TEAM, "UALICE", newest_project=0) or {"G0LAUNCH"})
+    assert len(fake_slack.calls_to("users.conversations")) == 2

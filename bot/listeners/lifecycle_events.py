@@ -1,4 +1,5 @@
-"""The stop form's submission and the App Home tab's opening."""
+"""The stop form's submission, the App Home tab's opening, and people joining or leaving the
+channels the bot is in (which the Home tab lists)."""
 
 from __future__ import annotations
 
@@ -48,3 +49,10 @@ def register(app: App, background: Executor, lifecycle: Lifecycle, home: HomeTab
             )
         except Busy:  # the tab shows what it showed; the next opening redraws it
             log.warning("background pool full: an App Home view was not redrawn")
+
+    @app.event("member_joined_channel")
+    @app.event("member_left_channel")
+    def member_moved(body: dict[str, Any], event: dict[str, Any]) -> None:
+        # Only forgets a cached list: cheap enough to do before Bolt's automatic ack.
+        if isinstance(event.get("user"), str):
+            home.member_moved(team_id=str(body.get("team_id") or ""), user_id=event["user"])
