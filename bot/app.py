@@ -186,7 +186,7 @@ def build_bot(
         pace=posting_pace or PostingPace(settings.nudge_posts_per_minute),
     )
     governance = Governance(
-        engine, template, clock, workflow, views=views_client or make_views_client(settings)
+        engine, template, clock, workflow, slack=client, views=views_client or make_views_client(settings)
     )
     lifecycle = Lifecycle(engine, template, clock, workflow, views=governance.views)
     record = ProjectRecord(engine, template, client, clock)

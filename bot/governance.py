@@ -10,7 +10,7 @@ import re
 from datetime import datetime
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackClientError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -29,17 +29,26 @@ from storage.models import Evaluation, MessageKind, Project, ProjectStatus, Slic
 
 log = logging.getLogger(__name__)
 
+OWNER_NOT_LOOKED_UP = "Slack did not tell me who that is, so nobody was added. Try again in a minute."
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,30})(?:\|[^>]*)?>$|^([UW][A-Z0-9]{2,30})$")
 
 
 class Governance:
     def __init__(
-        self, engine: Engine, template: Template, clock: Clock, workflow: Workflow, *, views: WebClient
+        self,
+        engine: Engine,
+        template: Template,
+        clock: Clock,
+        workflow: Workflow,
+        *,
+        slack: WebClient,
+        views: WebClient,
     ) -> None:
         self.engine = engine
         self.template = template
-        # Its only Slack calls open modals (see app.make_views_client); the thread is kept in
-        # step by workflow.slack_sync.
+        # `slack` looks up people made owners; `views` opens modals (see app.make_views_client).
+        # The thread is kept in step by workflow.slack_sync.
+        self.slack = slack
         self.views = views
         self.clock = clock
         self.workflow = workflow
@@ -48,6 +57,11 @@ class Governance:
 
     def owners_command(self, team_id: str, channel_id: str, user_id: str, argument: str) -> str:
         verb, _, rest = argument.strip().partition(" ")
+        match = _MENTION.match(rest.strip())
+        # Slack is asked before the transaction; its answer counts only once the permission has.
+        cannot_own = (
+            self._cannot_own(match.group(1) or match.group(2)) if verb.lower() == "add" and match else None
+        )
         with session_scope(self.engine) as session:
             project = channel_project(session, team_id, channel_id)
             if project is None:
@@ -66,13 +80,14 @@ class Governance:
                     f"Owners of *{render.escape(project.name)}*: {listed}. Owners may waive items and amend "
                     "committed bars; anyone in the channel may tick."
                 )
-            match = _MENTION.match(rest.strip())
             if verb.lower() not in {"add", "remove"} or match is None:
                 return "Use `/distill owners`, `/distill owners add @someone` or `... remove @someone`."
             target = match.group(1) or match.group(2)
             if verb.lower() == "add":
                 if target in owners:
                     return f"<@{target}> is already an owner."
+                if cannot_own:
+                    return cannot_own
                 queries.add_owner(session, project, user_id=target, added_by=user_id, now=self.clock())
                 return f"<@{target}> is now an owner of *{render.escape(project.name)}*."
             if target not in owners:
@@ -81,6 +96,23 @@ class Governance:
                 return "A project always keeps one owner: add another owner first."
             queries.remove_owner(session, project, target)
             return f"<@{target}> is no longer an owner of *{render.escape(project.name)}*."
+
+    def _cannot_own(self, user_id: str) -> str | None:
+        """Why this id cannot be made an owner, for the user; None when it is a person's. Owners
+        are typed as ids too (`/distill owners add U0123ABCD`): Slack is asked who it is."""
+        try:
+            person = self.slack.users_info(user=user_id)["user"]
+        except SlackApiError as error:
+            if error.response.get("error") == "user_not_found":
+                return f"Nobody here has the id `{user_id}`. Mention them: `/distill owners add @someone`."
+            return OWNER_NOT_LOOKED_UP
+        except (SlackClientError, KeyError, TypeError):
+            return OWNER_NOT_LOOKED_UP
+        if person.get("deleted"):
+            return f"<@{user_id}>'s account is deactivated, so they cannot be an owner."
+        if person.get("is_bot"):
+            return f"<@{user_id}> is an app: owners are people."
+        return None
 
     # --- opening the modals -------------------------------------------------------------------
 

@@ -547,10 +547,15 @@ def test_conversations_info(client: WebClient) -> None:
         assert slack_error(partial(client.conversations_info, channel=hidden))["error"] == "channel_not_found"
 
 
-def test_users_info(client: WebClient) -> None:
+def test_users_info(client: WebClient, fake: FakeSlack) -> None:
     user = client.users_info(user="U1")["user"]
     assert (user["id"], user["name"], user["tz"], user["tz_offset"]) == ("U1", "alice", "Europe/Berlin", 3600)
+    assert (user["deleted"], user["is_bot"]) == (False, False)
     assert slack_error(lambda: client.users_info(user="U404"))["error"] == "user_not_found"
+    # Slack answers for a deactivated account, and for bot users, the app's own included.
+    fake.add_user("UGONE", "gone", deleted=True)
+    assert client.users_info(user="UGONE")["user"]["deleted"] is True
+    assert client.users_info(user=fake.bot_user_id)["user"]["is_bot"] is True
 
 
 def test_post_ephemeral(client: WebClient, fake: FakeSlack) -> None:

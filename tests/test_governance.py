@@ -11,6 +11,7 @@ from bot import modals
 from bot.checklist.evidence import BarsView, SliceBarView
 from bot.fake_slack import FakeSlack
 from bot.fake_slack.blockkit import validate_view
+from bot.governance import OWNER_NOT_LOOKED_UP
 from storage import queries
 from tests.checklist_flow import (
     PASSING_BARS,
@@ -362,6 +363,33 @@ def test_owners_list_add_remove_and_who_may_do_what(bot: RunningBot, fake_slack:
     assert "Use `/distill owners`" in owners("promote <@UCAROL>", user="UBOB")
     with Session(bot.engine) as session:
         assert queries.list_owners(session, 1) == ["UBOB"]
+
+
+def test_only_people_slack_knows_become_owners(bot: RunningBot, fake_slack: FakeSlack) -> None:
+    """Owners may be typed as ids: an id nobody has, a deactivated account or an app is refused
+    and nothing is stored; nor is anything when Slack does not say who it is."""
+    start(bot)
+    fake_slack.add_user("UGONE", "gone", deleted=True)
+    fake_slack.add_user("UOTHERAPP", "other_app", is_bot=True)
+
+    def owners(text: str, user: str = "UALICE") -> str:
+        bot.slack.command(f"owners {text}".strip(), user=user)
+        bot.settle()
+        return latest_reply(fake_slack)
+
+    assert "Nobody here has the id `UNOBODY1`" in owners("add UNOBODY1")
+    assert "deactivated" in owners("add <@UGONE|gone>")
+    assert "is an app" in owners("add <@UOTHERAPP>")
+    assert "is an app" in owners(f"add <@{fake_slack.bot_user_id}>")
+    fake_slack.fail("users.info", status=500, times=3)  # the call and its two retries
+    assert owners("add UCAROL") == OWNER_NOT_LOOKED_UP
+    # A refused user is told so, whoever they name.
+    assert "Only the project's owners" in owners("add UNOBODY1", user="UBOB")
+    with Session(bot.engine) as session:
+        assert queries.list_owners(session, 1) == ["UALICE"]
+    assert "is now an owner" in owners("add UCAROL")  # an id, as Slack knows it
+    with Session(bot.engine) as session:
+        assert queries.list_owners(session, 1) == ["UALICE", "UCAROL"]
 
 
 def test_restricted_forms_from_another_channel_are_refused(bot: RunningBot, fake_slack: FakeSlack) -> None:

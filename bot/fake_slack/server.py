@@ -168,6 +168,8 @@ class User:
     id: str
     name: str
     tz: str = "UTC"
+    deleted: bool = False  # a deactivated account: Slack still answers users.info for it
+    is_bot: bool = False  # an app's bot user
 
 
 @dataclass(frozen=True)
@@ -407,10 +409,12 @@ class FakeSlack:
         with self._lock:
             self._channels[channel_id] = replace(self._channels[channel_id], **changes)
 
-    def add_user(self, user_id: str, name: str, *, tz: str = "UTC") -> None:
+    def add_user(
+        self, user_id: str, name: str, *, tz: str = "UTC", deleted: bool = False, is_bot: bool = False
+    ) -> None:
         ZoneInfo(tz)  # fail here, not in the middle of a users.info call
         with self._lock:
-            self._users[user_id] = User(user_id, name, tz)
+            self._users[user_id] = User(user_id, name, tz, deleted, is_bot)
 
     def add_message(
         self,
@@ -1294,6 +1298,8 @@ class FakeSlack:
 
     def _users_info(self, args: Json) -> Json:
         user = self._users.get(args.get("user", ""))
+        if user is None and args.get("user") == self.bot_user_id:  # the app's own bot user
+            user = User(self.bot_user_id, "distill_bot", is_bot=True)
         if user is None:
             raise SlackError("user_not_found")
         zone = ZoneInfo(user.tz)
@@ -1305,8 +1311,8 @@ class FakeSlack:
                 "team_id": self.team_id,
                 "name": user.name,
                 "real_name": user.name,
-                "deleted": False,
-                "is_bot": False,
+                "deleted": user.deleted,
+                "is_bot": user.is_bot,
                 "tz": user.tz,
                 "tz_label": now.tzname() or user.tz,
                 "tz_offset": int(offset.total_seconds()) if offset is not None else 0,
