@@ -109,16 +109,22 @@ def make_engine(url: str, **engine_options: Any) -> Engine:
     def _begin_immediate(connection: Any) -> None:
         # A deferred BEGIN that later writes can fail with "database is locked" when two
         # writers upgrade at once; taking the write lock up front makes them queue instead.
-        wanted = _LOCK_WAIT_MS.get() or SQLITE_BUSY_TIMEOUT_MS
-        if connection.info.get("busy_timeout", SQLITE_BUSY_TIMEOUT_MS) != wanted:
-            connection.exec_driver_sql(f"PRAGMA busy_timeout={int(wanted)}")
-            connection.info["busy_timeout"] = wanted
+        _wait_for_the_write_lock_as_wanted(connection)
         # A read-only scope reads a WAL snapshot: it neither waits for the writer nor holds it up.
         connection.exec_driver_sql("BEGIN" if _READ_ONLY.get() else "BEGIN IMMEDIATE")
 
     if not in_memory:
         _WRITER_TURNS[engine] = WriterTurns()
     return engine
+
+
+def _wait_for_the_write_lock_as_wanted(connection: Connection) -> None:
+    """SQLite's busy timeout on this connection: `waiting_at_most`'s, else the default. Set
+    through the driver: a statement through SQLAlchemy would begin a transaction."""
+    wanted = _LOCK_WAIT_MS.get() or SQLITE_BUSY_TIMEOUT_MS
+    if connection.info.get("busy_timeout", SQLITE_BUSY_TIMEOUT_MS) != wanted:
+        connection.connection.driver_connection.execute(f"PRAGMA busy_timeout={int(wanted)}")  # type: ignore[union-attr]
+        connection.info["busy_timeout"] = wanted
 
 
 def statement_commits_engine(engine: Engine, lock_wait_ms: int) -> Engine | None:
@@ -187,12 +193,26 @@ def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Sessio
 
 
 @contextmanager
-def transaction_on(connection: Connection) -> Iterator[Connection]:
-    """One writing transaction on a connection its owner keeps between transactions (the group
-    commit's, which stores clicks before their acks: no session, and no pool checkout and
-    liveness ping each time). Committed on success, rolled back on any error."""
-    with _writer_turn(connection.engine), connection.begin():
-        yield connection
+def statement_on(connection: Connection) -> Iterator[Connection]:
+    """A SQLite connection its owner keeps (the group commit's: no session, and no pool checkout
+    and liveness ping each time), for one writing statement that commits itself.
+
+    The statement gets this process's turn at the write lock and waits for the lock as
+    `waiting_at_most` says, as a transaction here would. It needs no BEGIN IMMEDIATE nor COMMIT
+    around it: a statement run outside a transaction is one, committed when it ends, and a
+    writing statement takes the write lock before it reads anything. The two statements cost
+    a click's ack more CPU than its insert. A writer that ran more than one statement through
+    SQLAlchemy began a transaction: it is committed on success, rolled back on any error."""
+    with _writer_turn(connection.engine):
+        _wait_for_the_write_lock_as_wanted(connection)
+        try:
+            yield connection
+        except BaseException:
+            if connection.in_transaction():
+                connection.rollback()
+            raise
+        if connection.in_transaction():
+            connection.commit()
 
 
 @contextmanager

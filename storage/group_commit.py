@@ -1,18 +1,20 @@
-"""Rows that many threads store at once, written in one transaction.
+"""Rows that many threads store at once, written by one statement that commits itself.
 
 Twenty requests storing a click each would take twenty turns at SQLite's single write lock,
-each turn a BEGIN, an INSERT and a COMMIT, and each slowed by every other thread wanting the
-interpreter meanwhile. Here the first thread to arrive writes what every thread has handed in
-by then, in one transaction, while the next ones gather for the following one ("group commit").
-A thread's `store` returns once its row is committed, or raises what the transaction raised.
+and twenty flushes of its log, each slowed by every other thread wanting the interpreter
+meanwhile. Here the first thread to arrive writes what every thread has handed in by then, in
+one statement, while the next ones gather for the following one ("group commit"). A thread's
+`store` returns once its row is committed, or raises what the statement raised.
 
 The writer keeps its connection from one batch to the next while batches keep coming: a
 session, and a pool checkout with its liveness ping, cost more than the insert itself, and a
 click's ack waits for all of it. A connection idle for `KEEP_CONNECTION_SECONDS` goes back to
 the pool, so a database restarted meanwhile is noticed by the pool's ping, not by a click.
 
-On PostgreSQL a batch is written by one statement in autocommit (statement_commits_engine):
-one round trip where a transaction around it takes four, and a click's ack waits for each.
+No transaction is begun around the statement, which commits itself: on PostgreSQL the
+connections come from an autocommit engine (statement_commits_engine), one round trip where a
+transaction takes four; on SQLite the statement runs outside a transaction (statement_on),
+where BEGIN IMMEDIATE and COMMIT cost more CPU than the insert. A click's ack waits for each.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Generic, TypeVar
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
-from storage.engine import statement_commits_engine, transaction_on, waiting_at_most
+from storage.engine import statement_commits_engine, statement_on, waiting_at_most
 
 Row = TypeVar("Row")
 Key = TypeVar("Key")
@@ -67,9 +69,9 @@ class _Handed(Generic[Row, Key]):
 
 class GroupCommit(Generic[Row, Key]):
     """`write(connection, rows)` stores rows in the order given, with one statement, and returns
-    their keys in that order. It waits at most `lock_wait_ms` for the database's lock, in a
-    transaction on SQLite and as a statement that commits itself on PostgreSQL (so it must be
-    one statement there). `clock` (seconds) tells how long the kept connection has been idle."""
+    their keys in that order: one statement, which commits itself. It waits at most
+    `lock_wait_ms` for the database's lock. `clock` (seconds) tells how long the kept
+    connection has been idle."""
 
     def __init__(
         self,
@@ -80,7 +82,7 @@ class GroupCommit(Generic[Row, Key]):
         max_rows: int = 500,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        # PostgreSQL: connections of an autocommit engine of their own; SQLite: transactions.
+        # PostgreSQL: connections of an autocommit engine of their own; SQLite: the bot's engine.
         self._statement_commits = statement_commits_engine(engine, lock_wait_ms)
         self.engine = self._statement_commits or engine  # where the writer's connections come from
         self._clock = clock
@@ -96,7 +98,7 @@ class GroupCommit(Generic[Row, Key]):
 
     @property
     def handed_in(self) -> int:
-        """Rows handed in and waiting for a transaction (not those being written)."""
+        """Rows handed in and waiting for a batch (not those being written)."""
         with self._lock:
             return len(self._handed)
 
@@ -134,7 +136,7 @@ class GroupCommit(Generic[Row, Key]):
                 with kept.begin():
                     keys = self._write(kept, rows)
             else:
-                with waiting_at_most(self._lock_wait_ms), transaction_on(kept) as connection:
+                with waiting_at_most(self._lock_wait_ms), statement_on(kept) as connection:
                     keys = self._write(connection, rows)
             for handed, key in zip(batch, keys, strict=True):
                 handed.key = key

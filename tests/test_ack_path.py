@@ -3,6 +3,7 @@ handed their turn at once with the ack's first, and background jobs giving way t
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,7 @@ from sqlmodel import Session, select
 
 from bot.background import RequestsFirst
 from storage import queries
-from storage.engine import WriterTurns, make_engine
+from storage.engine import SQLITE_BUSY_TIMEOUT_MS, WriterTurns, make_engine
 from storage.group_commit import KEEP_CONNECTION_SECONDS, GroupCommit
 from storage.migrate import upgrade
 from storage.models import ReceivedClick
@@ -187,17 +188,23 @@ def test_a_kept_connection_the_database_dropped_fails_one_batch_or_none(postgres
     engine.dispose()
 
 
-def test_on_postgresql_a_batch_is_one_statement_that_commits_itself(postgres_url: str) -> None:
-    """No BEGIN, SET LOCAL or COMMIT round trips for an ack to wait on: the batch's one INSERT
-    is committed as it runs, so another connection sees its rows before `write` returns."""
-    engine = make_engine(postgres_url)
+def test_a_batch_is_one_statement_that_commits_itself(database_url: str) -> None:
+    """No BEGIN (IMMEDIATE), SET LOCAL or COMMIT for an ack to wait on (round trips on
+    PostgreSQL, CPU on SQLite): the batch's one INSERT is committed as it runs, so another
+    connection sees its rows before `write` returns."""
+    engine = make_engine(database_url)
     upgrade(engine)
     seen_elsewhere: list[int] = []
 
     def write(connection: Connection, rows: list[dict[str, object]]) -> list[int]:
         keys = queries.receive_clicks(connection, rows)
-        with engine.connect() as other:
-            seen_elsewhere.append(other.execute(text("SELECT count(*) FROM received_click")).scalar_one())
+        other = engine.raw_connection()  # a plain reader, unseen by the engine's events
+        try:
+            cursor = other.cursor()
+            cursor.execute("SELECT count(*) FROM received_click")
+            seen_elsewhere.extend(count for (count,) in cursor.fetchall())
+        finally:
+            other.close()
         return keys
 
     group: GroupCommit[dict[str, object], int] = GroupCommit(engine, write, lock_wait_ms=2000)
@@ -255,6 +262,39 @@ def test_on_postgresql_a_value_too_long_for_its_column_is_refused_not_cut_short(
         group.store({**click("UA"), "item_key": "k" * 41})
     with Session(engine) as session:
         assert session.exec(select(ReceivedClick)).all() == []
+    engine.dispose()
+
+
+def test_on_sqlite_a_batch_waits_at_most_its_lock_wait_for_the_write_lock(sqlite_url: str) -> None:
+    """Another program holding the write lock: the batch gives up after its lock wait (the
+    click is answered "not saved" within Slack's 3 seconds), not after the 30 s other writers
+    wait, and the connection's next transaction waits as long as those do again."""
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    group: GroupCommit[dict[str, object], int] = GroupCommit(engine, queries.receive_clicks, lock_wait_ms=200)
+    outcome: list[BaseException | int] = []
+
+    def store() -> None:
+        try:
+            outcome.append(group.store(click("UA")))
+        except BaseException as error:
+            outcome.append(error)
+
+    other_writer = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+    other_writer.execute("BEGIN IMMEDIATE")
+    try:
+        storing = threading.Thread(target=store, daemon=True)
+        storing.start()
+        storing.join(timeout=10)
+    finally:
+        other_writer.execute("COMMIT")
+        other_writer.close()
+    assert not storing.is_alive(), "the batch waited for the lock far longer than its 200 ms"
+    assert len(outcome) == 1 and isinstance(outcome[0], OperationalError)
+    assert isinstance(group.store(click("UB")), int)  # the lock is gone: stored
+    group.close()
+    with engine.connect() as connection:  # the connection the batches used, back in the pool
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one() == SQLITE_BUSY_TIMEOUT_MS
     engine.dispose()
 
 
