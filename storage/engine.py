@@ -202,7 +202,13 @@ def statement_on(connection: Connection) -> Iterator[Connection]:
     around it: a statement run outside a transaction is one, committed when it ends, and a
     writing statement takes the write lock before it reads anything. The two statements cost
     a click's ack more CPU than its insert. A writer that ran more than one statement through
-    SQLAlchemy began a transaction: it is committed on success, rolled back on any error."""
+    SQLAlchemy began a transaction: it is committed on success, rolled back on any error.
+
+    The driver may have begun a transaction itself: a pooled connection once given an
+    isolation level (`execution_options(isolation_level=...)`) comes back from SQLAlchemy's
+    reset with pysqlite's own transaction handling on, which opens one before the statement
+    and leaves it open. It is committed, or rolled back, here too."""
+    driver = connection.connection.driver_connection
     with _writer_turn(connection.engine):
         _wait_for_the_write_lock_as_wanted(connection)
         try:
@@ -210,9 +216,13 @@ def statement_on(connection: Connection) -> Iterator[Connection]:
         except BaseException:
             if connection.in_transaction():
                 connection.rollback()
+            elif driver.in_transaction:  # type: ignore[union-attr]
+                driver.rollback()  # type: ignore[union-attr]
             raise
         if connection.in_transaction():
             connection.commit()
+        elif driver.in_transaction:  # type: ignore[union-attr]
+            driver.commit()  # type: ignore[union-attr]
 
 
 @contextmanager
