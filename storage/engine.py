@@ -105,6 +105,14 @@ def make_engine(url: str, **engine_options: Any) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
+    @event.listens_for(engine, "checkin")
+    def _transactions_stay_ours(dbapi_connection: Any, _record: Any) -> None:
+        # SQLAlchemy resets a connection once given an isolation level (execution_options)
+        # before this, and its reset turns pysqlite's own BEGIN back on: a statement meant to
+        # commit itself (statement_on) would then open a transaction, and keep the write lock.
+        if dbapi_connection is not None:
+            dbapi_connection.isolation_level = None
+
     @event.listens_for(engine, "begin")
     def _begin_immediate(connection: Any) -> None:
         # A deferred BEGIN that later writes can fail with "database is locked" when two
@@ -202,13 +210,7 @@ def statement_on(connection: Connection) -> Iterator[Connection]:
     around it: a statement run outside a transaction is one, committed when it ends, and a
     writing statement takes the write lock before it reads anything. The two statements cost
     a click's ack more CPU than its insert. A writer that ran more than one statement through
-    SQLAlchemy began a transaction: it is committed on success, rolled back on any error.
-
-    The driver may have begun a transaction itself: a pooled connection once given an
-    isolation level (`execution_options(isolation_level=...)`) comes back from SQLAlchemy's
-    reset with pysqlite's own transaction handling on, which opens one before the statement
-    and leaves it open. It is committed, or rolled back, here too."""
-    driver = connection.connection.driver_connection
+    SQLAlchemy began a transaction: it is committed on success, rolled back on any error."""
     with _writer_turn(connection.engine):
         _wait_for_the_write_lock_as_wanted(connection)
         try:
@@ -216,13 +218,9 @@ def statement_on(connection: Connection) -> Iterator[Connection]:
         except BaseException:
             if connection.in_transaction():
                 connection.rollback()
-            elif driver.in_transaction:  # type: ignore[union-attr]
-                driver.rollback()  # type: ignore[union-attr]
             raise
         if connection.in_transaction():
             connection.commit()
-        elif driver.in_transaction:  # type: ignore[union-attr]
-            driver.commit()  # type: ignore[union-attr]
 
 
 @contextmanager

@@ -267,8 +267,8 @@ def test_on_postgresql_a_value_too_long_for_its_column_is_refused_not_cut_short(
 
 def test_on_sqlite_a_batch_commits_on_a_connection_once_given_an_isolation_level(sqlite_url: str) -> None:
     """SQLAlchemy's reset of a pooled connection given an isolation level turns pysqlite's own
-    transactions back on: the batch's INSERT then opens one, which must not be left holding
-    the write lock (the gate's transactions found the database locked)."""
+    transactions back on: the batch's INSERT would then open one and keep holding the write
+    lock (the gate's transactions found the database locked). The pool turns them off again."""
     engine = make_engine(sqlite_url)
     upgrade(engine)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
@@ -277,8 +277,8 @@ def test_on_sqlite_a_batch_commits_on_a_connection_once_given_an_isolation_level
         engine, queries.receive_clicks, lock_wait_ms=2000
     )
     group.store(click("UA"))
-    assert group._connection is not None  # the connection given an isolation level, as the pool had it
-    assert group._connection.connection.driver_connection.isolation_level == ""  # type: ignore[union-attr]
+    assert group._connection is not None  # the connection given an isolation level, back from the pool
+    assert group._connection.connection.driver_connection.isolation_level is None  # type: ignore[union-attr]
     other_writer = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None, timeout=0)
     try:
         other_writer.execute("BEGIN IMMEDIATE")  # at once: nobody holds the write lock
