@@ -6,6 +6,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -290,13 +292,11 @@ def test_on_sqlite_a_batch_commits_on_a_connection_once_given_an_isolation_level
     engine.dispose()
 
 
-def test_on_sqlite_a_batch_waits_at_most_its_lock_wait_for_the_write_lock(sqlite_url: str) -> None:
-    """Another program holding the write lock: the batch gives up after its lock wait (the
-    click is answered "not saved" within Slack's 3 seconds), not after the 30 s other writers
-    wait, and the connection's next transaction waits as long as those do again."""
-    engine = make_engine(sqlite_url)
-    upgrade(engine)
-    group: GroupCommit[dict[str, object], int] = GroupCommit(engine, queries.receive_clicks, lock_wait_ms=200)
+def store_while_locked(
+    group: GroupCommit[dict[str, object], int], lock: AbstractContextManager[object]
+) -> list[BaseException | int]:
+    """Store a click from another thread while `lock` holds the database's lock; returns what
+    the store returned or raised, once it gave up (it must, well within 10 s)."""
     outcome: list[BaseException | int] = []
 
     def store() -> None:
@@ -305,16 +305,45 @@ def test_on_sqlite_a_batch_waits_at_most_its_lock_wait_for_the_write_lock(sqlite
         except BaseException as error:
             outcome.append(error)
 
-    other_writer = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
-    other_writer.execute("BEGIN IMMEDIATE")
-    try:
+    with lock:
         storing = threading.Thread(target=store, daemon=True)
         storing.start()
         storing.join(timeout=10)
+    assert not storing.is_alive(), "the batch waited for the lock far longer than its lock wait"
+    return outcome
+
+
+@contextmanager
+def sqlite_write_lock(sqlite_url: str) -> Iterator[None]:
+    """Another program holds SQLite's write lock."""
+    other_writer = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+    other_writer.execute("BEGIN IMMEDIATE")
+    try:
+        yield
     finally:
         other_writer.execute("COMMIT")
         other_writer.close()
-    assert not storing.is_alive(), "the batch waited for the lock far longer than its 200 ms"
+
+
+@contextmanager
+def postgresql_table_lock(engine: Engine) -> Iterator[None]:
+    """Another program holds the clicks' table (a migration, say)."""
+    with engine.connect() as migration:
+        migration.execute(text("LOCK TABLE received_click IN ACCESS EXCLUSIVE MODE"))
+        try:
+            yield
+        finally:
+            migration.rollback()
+
+
+def test_on_sqlite_a_batch_waits_at_most_its_lock_wait_for_the_write_lock(sqlite_url: str) -> None:
+    """Another program holding the write lock: the batch gives up after its lock wait (the
+    click is answered "not saved" within Slack's 3 seconds), not after the 30 s other writers
+    wait, and the connection's next transaction waits as long as those do again."""
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    group: GroupCommit[dict[str, object], int] = GroupCommit(engine, queries.receive_clicks, lock_wait_ms=200)
+    outcome = store_while_locked(group, sqlite_write_lock(sqlite_url))
     assert len(outcome) == 1 and isinstance(outcome[0], OperationalError)
     assert isinstance(group.store(click("UB")), int)  # the lock is gone: stored
     group.close()
@@ -327,21 +356,7 @@ def test_on_postgresql_a_batch_waits_at_most_its_lock_wait_for_a_lock(postgres_u
     engine = make_engine(postgres_url)
     upgrade(engine)
     group: GroupCommit[dict[str, object], int] = GroupCommit(engine, queries.receive_clicks, lock_wait_ms=200)
-    outcome: list[BaseException | int] = []
-
-    def store() -> None:
-        try:
-            outcome.append(group.store(click("UA")))
-        except BaseException as error:
-            outcome.append(error)
-
-    with engine.connect() as migration:  # another program holds the table (a migration, say)
-        migration.execute(text("LOCK TABLE received_click IN ACCESS EXCLUSIVE MODE"))
-        storing = threading.Thread(target=store, daemon=True)
-        storing.start()
-        storing.join(timeout=10)
-        migration.rollback()
-    assert not storing.is_alive(), "the batch waited for the lock without end"
+    outcome = store_while_locked(group, postgresql_table_lock(engine))
     assert len(outcome) == 1 and isinstance(outcome[0], OperationalError)
     assert isinstance(group.store(click("UB")), int)  # the lock is gone: stored
     engine.dispose()
